@@ -1,0 +1,138 @@
+//! Every error pgmigrate reports: each names what went wrong, keeps its
+//! cause in `source()`, says what to do next, and knows its exit status.
+
+use std::path::PathBuf;
+
+use crate::heroku::{ApiError, ConfigError};
+use crate::lock::Holder;
+use crate::steps::Step;
+
+/// Exit statuses (documented in the README).
+pub mod exit {
+    /// The command did what it was asked.
+    pub const OK: u8 = 0;
+    /// It failed; nothing is half-done (or it was not a run).
+    pub const FAILED: u8 = 1;
+    /// The command line or the environment is wrong; nothing was changed.
+    pub const USAGE: u8 = 2;
+    /// A run or rollback stopped at a resumable point: see `status`.
+    pub const STOPPED: u8 = 3;
+    /// Another pgmigrate process holds the app's lock.
+    pub const LOCKED: u8 = 4;
+    /// The app has an unfinished run: resume or roll it back first.
+    pub const UNFINISHED: u8 = 5;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input found before anything was sent.
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// The app is not fit to migrate; nothing was changed.
+    #[error("{problem}\n  help: {fix}\n  Nothing was changed on the app.")]
+    Preflight { problem: String, fix: String },
+
+    /// A Heroku request failed outside a run's steps (nothing changed).
+    #[error("{context}: {source}")]
+    Api {
+        context: String,
+        #[source]
+        source: Box<ApiError>,
+    },
+
+    #[error(
+        "another pgmigrate process holds the lock for {app}{}\n  help: wait for it to finish, or \
+         check it with `pgmigrate status --app {app}`. The lock is {}; it frees itself when that \
+         process exits.",
+        holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default(),
+        path.display()
+    )]
+    Locked {
+        app: String,
+        holder: Option<Box<Holder>>,
+        path: PathBuf,
+    },
+
+    #[error(
+        "{app} has an unfinished migration (run {run_id}, {state}).\n  help: see where it stands \
+         with `pgmigrate status --app {app}`, then finish it with `pgmigrate resume --app {app}` \
+         or undo it with `pgmigrate rollback --app {app}`."
+    )]
+    Unfinished {
+        app: String,
+        run_id: String,
+        state: String,
+    },
+
+    #[error(
+        "the journal {} is damaged: {problem}.\n  help: pgmigrate will not guess what a damaged \
+         journal said. Keep the file; check the app by hand (`heroku addons`, `heroku config`, \
+         `heroku ps`, `heroku maintenance`) against journal-format.md.",
+        path.display()
+    )]
+    JournalCorrupt { path: PathBuf, problem: String },
+
+    #[error(
+        "the journal {} was written by a newer pgmigrate (format version {version}; this one \
+         reads {}).\n  help: use that newer pgmigrate to resume, roll back or inspect this run.",
+        path.display(),
+        crate::journal::FORMAT_VERSION
+    )]
+    JournalNewer { path: PathBuf, version: u32 },
+
+    #[error("cannot {action} {}: {source}\n  help: check that the directory exists and is writable, or set PGMIGRATE_HOME to one that is.", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{what} changes the app {app}; confirm with --confirm {app} (no terminal to ask on).")]
+    NotConfirmed { what: String, app: String },
+
+    /// A run or rollback stopped before it finished; the journal is at a
+    /// resumable point.
+    #[error(
+        "{verb} of {app} stopped at step {step}: {reason}\n  The journal ({run_id}) is at a \
+         resumable point; nothing is lost.\n  help: `pgmigrate status --app {app}` shows where \
+         it stands; `pgmigrate resume --app {app} --confirm {app}` carries on, `pgmigrate \
+         rollback --app {app} --confirm {app}` undoes it."
+    )]
+    Stopped {
+        verb: &'static str,
+        app: String,
+        run_id: String,
+        step: Step,
+        reason: String,
+    },
+
+    #[error("no migration of {app} is journaled in {}\n  help: start one with `pgmigrate run --app {app}`, or set PGMIGRATE_HOME to where its journals are.", home.display())]
+    NoRun { app: String, home: PathBuf },
+
+    #[error("the sandbox failed: {0}")]
+    Sandbox(String),
+}
+
+impl Error {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Config(_) | Error::NotConfirmed { .. } => exit::USAGE,
+            Error::Stopped { .. } => exit::STOPPED,
+            Error::Locked { .. } => exit::LOCKED,
+            Error::Unfinished { .. } => exit::UNFINISHED,
+            _ => exit::FAILED,
+        }
+    }
+}
+
+/// Describe an API error for a person: method, path, status, Heroku's error
+/// id and message, Request-Id (the API error's own text), redacted.
+pub fn describe_api(e: &ApiError) -> String {
+    crate::secrets::redact(&e.to_string())
+}

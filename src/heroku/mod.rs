@@ -1,0 +1,12 @@
+//! Talking to Heroku: the Platform API and the Data API (Heroku Postgres).
+//!
+//! `config` finds the endpoints and the API token, `client` is the HTTP
+//! client (headers, pagination, retries, errors), `types` the resources and
+//! request bodies as they go over the wire.
+
+pub mod client;
+pub mod config;
+pub mod types;
+
+pub use client::*;
+pub use config::*;

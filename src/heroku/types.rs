@@ -1,0 +1,267 @@
+//! The Heroku resources pgmigrate reads, as they come over the wire.
+//!
+//! Only the fields pgmigrate uses are declared; unknown fields are ignored so
+//! that Heroku adding a field never breaks a run. Request bodies are built
+//! here too, so that every body pgmigrate sends has one definition that the
+//! schema test checks against the Platform API schema.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /apps/{app}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub maintenance: bool,
+}
+
+/// One process type of `GET /apps/{app}/formation`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Formation {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: u32,
+    /// The dyno size name ("standard-1X"); Heroku sends it both as the
+    /// deprecated `size` string and as `dyno_size.name`.
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub dyno_size: Option<NamedRef>,
+}
+
+impl Formation {
+    /// The size name, from `dyno_size.name` or else the deprecated `size`.
+    pub fn size_name(&self) -> Option<&str> {
+        self.dyno_size
+            .as_ref()
+            .and_then(|d| d.name.as_deref())
+            .or(self.size.as_deref())
+    }
+}
+
+/// A `{id, name}` reference as Heroku embeds them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct NamedRef {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// One element of the batch formation update (`PATCH /apps/{app}/formation`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FormationUpdate {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dyno_size: Option<DynoSizeRef>,
+}
+
+/// The `dyno_size` object of a formation update.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DynoSizeRef {
+    pub name: String,
+}
+
+/// The body of `PATCH /apps/{app}/formation`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormationBatch<'a> {
+    pub updates: &'a [FormationUpdate],
+}
+
+/// One dyno of `GET /apps/{app}/dynos`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Dyno {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    #[serde(default)]
+    pub state: String,
+}
+
+impl Dyno {
+    /// One-off dynos (`heroku run`) are named `run.N` and are not part of
+    /// the formation, so scaling does not stop them.
+    pub fn is_one_off(&self) -> bool {
+        self.process_type == "run" || self.name.starts_with("run.")
+    }
+}
+
+/// An add-on (`GET /apps/{app}/addons`, `POST /apps/{app}/addons`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Addon {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub plan: Option<NamedRef>,
+    #[serde(default)]
+    pub addon_service: Option<NamedRef>,
+    #[serde(default)]
+    pub app: Option<NamedRef>,
+    #[serde(default)]
+    pub config_vars: Vec<String>,
+}
+
+impl Addon {
+    pub fn plan_name(&self) -> Option<&str> {
+        self.plan.as_ref().and_then(|p| p.name.as_deref())
+    }
+    pub fn service_name(&self) -> Option<&str> {
+        self.addon_service.as_ref().and_then(|p| p.name.as_deref())
+    }
+    pub fn is_postgres(&self) -> bool {
+        self.service_name() == Some("heroku-postgresql")
+            || self
+                .plan_name()
+                .is_some_and(|p| p.starts_with("heroku-postgresql:"))
+    }
+}
+
+/// The body of `POST /apps/{app}/addons`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateAddon {
+    pub plan: String,
+    pub name: String,
+    pub attachment: AttachmentName,
+    pub confirm: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentName {
+    pub name: String,
+}
+
+/// An add-on attachment (`GET /apps/{app}/addon-attachments`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    pub addon: NamedRef,
+    #[serde(default)]
+    pub app: Option<NamedRef>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+impl Attachment {
+    /// The config var the attachment owns.
+    pub fn config_var(&self) -> String {
+        format!("{}_URL", self.name)
+    }
+    pub fn addon_id(&self) -> Option<&str> {
+        self.addon.id.as_deref()
+    }
+}
+
+/// The namespace of the connection pooler's attachment.
+pub const POOL_NAMESPACE: &str = "connection-pooling:default";
+/// The attachment name the connection pooler uses.
+pub const POOL_ATTACHMENT: &str = "DATABASE_CONNECTION_POOL";
+
+/// The body of `POST /addon-attachments`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateAttachment {
+    pub addon: String,
+    pub app: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Serialized as `null` when absent, as `heroku pg:promote` does.
+    pub namespace: Option<String>,
+    pub confirm: String,
+}
+
+/// A plan (`GET /addon-services/{service}/plans/{plan}`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+}
+
+/// Data API `GET /client/v11/databases/{addon_id}/wait_status`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct WaitStatus {
+    #[serde(rename = "waiting?", default)]
+    pub waiting: bool,
+    #[serde(rename = "error?", default)]
+    pub error: bool,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Data API `GET /client/v11/databases/{addon_id}` (only what we use).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    #[serde(default)]
+    pub following: Option<String>,
+    #[serde(default)]
+    pub leader: Option<String>,
+}
+
+/// The body of Data API `POST /client/v11/databases/{target}/transfers`.
+///
+/// It carries database URLs: it is built in memory, sent, and dropped; it
+/// is never logged, journaled or printed (its `Debug` hides the URLs).
+#[derive(Clone, Serialize)]
+pub struct CreateTransfer {
+    pub from_name: String,
+    pub from_url: String,
+    pub to_name: String,
+    pub to_url: String,
+}
+
+impl std::fmt::Debug for CreateTransfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateTransfer")
+            .field("from_name", &self.from_name)
+            .field("from_url", &"<redacted>")
+            .field("to_name", &self.to_name)
+            .field("to_url", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A transfer (Data API `GET /client/v11/apps/{app}/transfers/{uuid}`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Transfer {
+    pub uuid: String,
+    #[serde(default)]
+    pub num: Option<u64>,
+    #[serde(default)]
+    pub from_name: Option<String>,
+    #[serde(default)]
+    pub to_name: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub canceled_at: Option<String>,
+    #[serde(default)]
+    pub succeeded: Option<bool>,
+    #[serde(default)]
+    pub processed_bytes: Option<u64>,
+    #[serde(default)]
+    pub source_bytes: Option<u64>,
+    #[serde(default)]
+    pub logs: Vec<TransferLog>,
+}
+
+impl Transfer {
+    pub fn is_finished(&self) -> bool {
+        self.finished_at.is_some() || self.canceled_at.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct TransferLog {
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub message: String,
+}

@@ -1,0 +1,16 @@
+//! pgmigrate: move a Heroku app's Postgres database to another add-on plan
+//! as an explicit, journaled state machine that can be inspected, resumed
+//! and rolled back.
+//!
+//! The binary (`src/main.rs`) only parses arguments and renders results; the
+//! work lives here and reports through return values and `tracing` events.
+
+pub mod error;
+pub mod heroku;
+pub mod journal;
+pub mod lock;
+pub mod migrate;
+pub mod sandbox;
+pub mod secrets;
+pub mod status;
+pub mod steps;

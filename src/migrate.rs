@@ -1,0 +1,1900 @@
+//! The executor: runs the steps of [`crate::steps`] against Heroku, forward
+//! (`run`, `resume`) and backward (`rollback`), journaling the intent of
+//! every side effect before its request and the outcome after it.
+//!
+//! Decisions come from the pure functions in `steps`; this module only
+//! performs them. Database URLs are read live when a step needs them, kept
+//! in memory, and never journaled or reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use crate::error::{describe_api, Error};
+use crate::heroku::types::{
+    AttachmentName, CreateAddon, CreateAttachment, CreateTransfer, Formation, POOL_ATTACHMENT,
+    POOL_NAMESPACE,
+};
+use crate::heroku::{ApiError, Client};
+use crate::journal::{
+    AddonRecord, AttachmentRecord, Direction, EventKind, Facts, Home, Journal, JournalWriter,
+    Outcome, PoolRecord, ProcessRecord, RunOptions, StepState, TargetPlan, TransferRecord,
+    WindowRecord,
+};
+use crate::lock::AppLock;
+use crate::secrets::fingerprint;
+use crate::steps::{self, CopyVerdict, NextForward, NextRollback, StallWatch, Step, Undo};
+
+/// Limits and switches of a run, resume or rollback.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long to wait for the target add-on to be provisioned.
+    pub provision_timeout: Duration,
+    /// How long to wait for scaled-down dynos to be gone.
+    pub drain_timeout: Duration,
+    /// A transfer that makes no progress for this long has stalled.
+    pub copy_stall_timeout: Duration,
+    /// The longest pause between two looks at a wait.
+    pub poll_cap: Duration,
+    /// The longest pause between two looks at a transfer.
+    pub copy_poll_max: Duration,
+    /// Rollback: keep the target add-on instead of destroying it.
+    pub keep_target: bool,
+    /// Proceed past a refusal that `--force` may override.
+    pub force: bool,
+    /// Stop before this step (a postponed cut-over).
+    pub stop_before: Option<Step>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            provision_timeout: Duration::from_secs(30 * 60),
+            drain_timeout: Duration::from_secs(3 * 60),
+            copy_stall_timeout: Duration::from_secs(15 * 60),
+            poll_cap: Duration::from_secs(5),
+            copy_poll_max: Duration::from_secs(30),
+            keep_target: false,
+            force: false,
+            stop_before: None,
+        }
+    }
+}
+
+/// What the executor reports while it works; rendered by the CLI.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    StepStarted(Step),
+    StepDone(Step, String),
+    StepSkipped(Step, String),
+    /// A wait is still waiting: what for, and for how long so far.
+    Waiting(Step, String, Duration),
+    /// Copy progress.
+    Copy {
+        processed: u64,
+        total: Option<u64>,
+        elapsed: Duration,
+    },
+    UndoStarted(Step, Undo),
+    UndoDone(Step, Undo, String),
+    UndoSkipped(Step, Undo, String),
+    Note(String),
+    Warning(String),
+}
+
+/// Receives [`Progress`]; the CLI's renderer implements it.
+pub trait Observer {
+    fn progress(&self, event: &Progress);
+}
+
+/// An observer that drops everything (tests, the library's own callers).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn progress(&self, _: &Progress) {}
+}
+
+/// What `run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub app: String,
+    pub options: RunOptions,
+}
+
+/// A failure inside a step, before it becomes an [`Error::Stopped`].
+#[derive(Debug)]
+enum StepError {
+    /// The step did not act (a refusal, a failed wait): it may be retried.
+    Definite(String),
+    /// The request may or may not have acted: the step stays in doubt.
+    Doubt(String),
+    /// A local error (the journal could not be written): passed up as is.
+    Local(Error),
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> StepError {
+        StepError::Local(e)
+    }
+}
+
+/// Classify an API error of a request that changes something.
+fn write_error(e: &ApiError) -> StepError {
+    if e.not_applied() {
+        StepError::Definite(describe_api(e))
+    } else {
+        StepError::Doubt(describe_api(e))
+    }
+}
+
+/// Classify an API error of a read (a read never acts).
+fn read_error(e: &ApiError) -> StepError {
+    StepError::Definite(describe_api(e))
+}
+
+/// The executor of one run.
+pub struct Migration<'a> {
+    client: &'a Client,
+    writer: JournalWriter,
+    settings: Settings,
+    observer: &'a dyn Observer,
+    /// Database URLs read live, kept in memory only.
+    urls: Urls,
+    /// The formation as the scale-down answered it (sizes), if seen.
+    live_formation: Vec<Formation>,
+}
+
+#[derive(Default)]
+struct Urls {
+    source: Option<String>,
+    target: Option<String>,
+}
+
+/// A fresh run id: UTC time and 8 hex digits of randomness.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = stamp
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{stamp}-{:08x}", h.finish() as u32)
+}
+
+/// The names chosen in advance for a run's target, derived from the run id
+/// so that they are unique and can be looked up after a lost response.
+pub fn target_plan(app: &str, run_id: &str) -> TargetPlan {
+    let suffix = run_id
+        .rsplit('-')
+        .next()
+        .unwrap_or(run_id)
+        .to_ascii_lowercase();
+    TargetPlan {
+        addon_name: format!("{app}-pgmigrate-{suffix}"),
+        attachment_name: format!("PGMIGRATE_{}", suffix.to_ascii_uppercase()),
+    }
+}
+
+/// Everything preflight reads, gathered before anything changes.
+pub struct PreflightReading {
+    pub facts: Facts,
+    pub warnings: Vec<String>,
+}
+
+/// Preflight: read the app and decide whether it can be migrated. Changes
+/// nothing. `force` allows a target plan equal to the source's.
+pub fn preflight(
+    client: &Client,
+    app: &str,
+    options: &RunOptions,
+    force: bool,
+) -> Result<PreflightReading, Error> {
+    let api = |context: &str| {
+        let context = context.to_string();
+        move |source: ApiError| preflight_api_error(app, &context, source)
+    };
+    let app_info = client.app(app).map_err(api("reading the app"))?;
+    let attachments = client
+        .attachments(app)
+        .map_err(api("listing the app's add-on attachments"))?;
+    let from = &options.from_attachment;
+    let source_att = attachments
+        .iter()
+        .find(|a| &a.name == from && a.namespace.is_none())
+        .ok_or_else(|| Error::Preflight {
+            problem: format!("{app} has no add-on attached as {from}."),
+            fix: if from == "DATABASE" {
+                format!(
+                    "attach the database to move as DATABASE (`heroku addons:attach ADDON \
+                     --as DATABASE --app {app}`), or name its attachment with --from"
+                )
+            } else {
+                format!("check the name with `heroku addons --app {app}` and pass it to --from")
+            },
+        })?;
+    let source_id = source_att.addon_id().unwrap_or_default().to_string();
+    let addon = client
+        .addon(if source_id.is_empty() {
+            source_att.addon.name.as_deref().unwrap_or_default()
+        } else {
+            &source_id
+        })
+        .map_err(api("reading the source add-on"))?;
+    if !addon.is_postgres() {
+        return Err(Error::Preflight {
+            problem: format!(
+                "{from} on {app} is the add-on {} ({}), which is not Heroku Postgres.",
+                addon.name,
+                addon.plan_name().unwrap_or("unknown plan")
+            ),
+            fix: "pgmigrate moves heroku-postgresql add-ons only; pass --from with the \
+                  attachment of a Heroku Postgres database"
+                .into(),
+        });
+    }
+    let db = client
+        .database(&addon.id)
+        .map_err(api("reading the source database"))?;
+    if let Some(leader) = db.following.as_deref().or(db.leader.as_deref()) {
+        return Err(Error::Preflight {
+            problem: format!(
+                "{} ({from}) is a follower of {leader}: a read-only replica.",
+                addon.name
+            ),
+            fix: format!(
+                "migrate the leader instead, or unfollow first (`heroku pg:unfollow {} --app \
+                 {app}`)",
+                addon.name
+            ),
+        });
+    }
+    let source_plan = addon.plan_name().unwrap_or_default().to_string();
+    if source_plan == options.to_plan && !force {
+        return Err(Error::Preflight {
+            problem: format!(
+                "{} is already on {}; migrating to the same plan only copies the data.",
+                addon.name, options.to_plan
+            ),
+            fix: "choose another plan with --to, or pass --force to copy to a new add-on of \
+                  the same plan"
+                .into(),
+        });
+    }
+    let plan_name = options
+        .to_plan
+        .split_once(':')
+        .map(|(_, p)| p)
+        .unwrap_or(&options.to_plan);
+    client
+        .plan("heroku-postgresql", &options.to_plan)
+        .map_err(|e| {
+            if e.is_not_found() {
+                Error::Preflight {
+                    problem: format!("Heroku has no Postgres plan named {plan_name}."),
+                    fix: "list the plans with `heroku addons:plans heroku-postgresql` and pass \
+                          one to --to"
+                        .into(),
+                }
+            } else {
+                preflight_api_error(app, "checking the target plan", e)
+            }
+        })?;
+    let formation = client
+        .formation(app)
+        .map_err(api("reading the formation"))?;
+    let dynos = client.dynos(app).map_err(api("listing the dynos"))?;
+    let config = client
+        .config_vars(app)
+        .map_err(api("reading the config vars"))?;
+    let source_var = source_att.config_var();
+    let source_url = config.get(&source_var).ok_or_else(|| Error::Preflight {
+        problem: format!("{app} has no config var {source_var} for its {from} attachment."),
+        fix: format!(
+            "check the attachment with `heroku addons:info {} --app {app}`",
+            addon.name
+        ),
+    })?;
+    let owned: BTreeSet<String> = attachments.iter().map(|a| a.config_var()).collect();
+    let rebind_vars = steps::rebind_candidates(&config, source_url, &owned);
+    let source_other_attachments = attachments
+        .iter()
+        .filter(|a| {
+            a.addon_id() == Some(addon.id.as_str()) && a.namespace.is_none() && &a.name != from
+        })
+        .map(|a| a.name.clone())
+        .collect();
+    let pool = attachments
+        .iter()
+        .find(|a| {
+            a.name == POOL_ATTACHMENT
+                && a.namespace.as_deref() == Some(POOL_NAMESPACE)
+                && a.addon_id() == Some(addon.id.as_str())
+        })
+        .map(|a| PoolRecord {
+            attachment_id: a.id.clone(),
+            name: a.name.clone(),
+        });
+    let one_offs: Vec<String> = dynos
+        .iter()
+        .filter(|d| d.is_one_off())
+        .map(|d| d.name.clone())
+        .collect();
+    if !one_offs.is_empty() {
+        return Err(one_off_error(app, &one_offs));
+    }
+    let mut warnings = Vec::new();
+    if formation.iter().all(|f| f.quantity == 0) {
+        warnings.push(format!(
+            "{app} has no dynos running; nothing will be scaled."
+        ));
+    }
+    Ok(PreflightReading {
+        facts: Facts {
+            app_id: app_info.id,
+            maintenance_was_on: app_info.maintenance,
+            formation: formation
+                .iter()
+                .map(|f| ProcessRecord {
+                    process_type: f.process_type.clone(),
+                    quantity: f.quantity,
+                    size: f.size_name().map(str::to_string),
+                })
+                .collect(),
+            source: AddonRecord {
+                id: addon.id.clone(),
+                name: addon.name.clone(),
+                plan: source_plan,
+            },
+            source_url_fingerprint: fingerprint(source_url),
+            source_other_attachments,
+            rebind_vars,
+            pool,
+            source_bytes: None,
+        },
+        warnings,
+    })
+}
+
+fn one_off_error(app: &str, names: &[String]) -> Error {
+    Error::Preflight {
+        problem: format!(
+            "one-off dynos are running on {app}: {}. Scaling does not stop them, and they \
+             could write to the old database during the copy.",
+            names.join(", ")
+        ),
+        fix: format!(
+            "let them finish or stop them (`heroku ps:stop {} --app {app}`), then run again",
+            names[0]
+        ),
+    }
+}
+
+fn preflight_api_error(app: &str, context: &str, source: ApiError) -> Error {
+    match (source.status(), source.error_id()) {
+        (Some(404), _) if context == "reading the app" => Error::Preflight {
+            problem: format!("Heroku has no app named {app} that this account can see."),
+            fix: "check the name with `heroku apps`, and that HEROKU_API_KEY or ~/.netrc \
+                  belongs to an account with access to it"
+                .into(),
+        },
+        (Some(401), _) => Error::Preflight {
+            problem: "Heroku refused the API token (401 unauthorized).".into(),
+            fix: "log in again (`heroku login`) or set HEROKU_API_KEY to a valid token \
+                  (`heroku authorizations:create`)"
+                .into(),
+        },
+        (Some(403), _) => Error::Preflight {
+            problem: format!(
+                "this account may not change {app} (403 {}).",
+                source.error_id().unwrap_or("forbidden")
+            ),
+            fix: format!(
+                "ask an owner of {app} for the operate/deploy/manage permissions, or use their \
+                 token"
+            ),
+        },
+        _ => Error::Api {
+            context: format!("preflight failed while {context}"),
+            source: Box::new(source),
+        },
+    }
+}
+
+impl<'a> Migration<'a> {
+    /// Begin a new run: lock, refuse if the last run is unfinished,
+    /// preflight, then journal and run every step.
+    pub fn start(
+        client: &'a Client,
+        home: &Home,
+        request: &RunRequest,
+        settings: Settings,
+        observer: &'a dyn Observer,
+    ) -> Result<Journal, Error> {
+        let app = &request.app;
+        // Check that the home is usable before reading anything.
+        home.ensure_dir(&home.app_dir(app))?;
+        let lock = AppLock::acquire(home, app, "run")?;
+        if let Some(last) = home.latest(app)? {
+            if last.outcome.is_unfinished() {
+                return Err(Error::Unfinished {
+                    app: app.clone(),
+                    state: crate::status::outcome_words(&last),
+                    run_id: last.run_id,
+                });
+            }
+        }
+        let started = journal_now();
+        observer.progress(&Progress::StepStarted(Step::Preflight));
+        let reading = preflight(client, app, &request.options, settings.force)?;
+        for w in &reading.warnings {
+            observer.progress(&Progress::Warning(w.clone()));
+        }
+        let run_id = new_run_id();
+        let mut journal = Journal::new(
+            run_id.clone(),
+            app.clone(),
+            request.options.clone(),
+            target_plan(app, &run_id),
+        );
+        journal.facts = Some(reading.facts);
+        {
+            let r = journal.record_mut(Step::Preflight);
+            r.state = StepState::Done;
+            r.started_at = Some(started);
+            r.finished_at = Some(journal_now());
+        }
+        journal.push_event(
+            Some(Step::Preflight),
+            EventKind::Note,
+            &format!(
+                "preflight passed; moving {} to {}",
+                journal
+                    .facts
+                    .as_ref()
+                    .map(|f| f.source.name.as_str())
+                    .unwrap_or("?"),
+                journal.options.to_plan
+            ),
+        );
+        let writer = JournalWriter::create(home, lock, journal)?;
+        observer.progress(&Progress::StepDone(
+            Step::Preflight,
+            preflight_summary(writer.journal()),
+        ));
+        let mut m = Migration {
+            client,
+            writer,
+            settings,
+            observer,
+            urls: Urls::default(),
+            live_formation: Vec::new(),
+        };
+        m.forward()?;
+        Ok(m.writer.journal().clone())
+    }
+
+    /// Continue an existing journal (resume or rollback): lock and load.
+    pub fn open(
+        client: &'a Client,
+        home: &Home,
+        app: &str,
+        command: &str,
+        settings: Settings,
+        observer: &'a dyn Observer,
+    ) -> Result<Migration<'a>, Error> {
+        let lock = AppLock::acquire(home, app, command)?;
+        let journal = home.latest(app)?.ok_or_else(|| Error::NoRun {
+            app: app.to_string(),
+            home: home.root().to_path_buf(),
+        })?;
+        let writer = JournalWriter::open(home, lock, journal);
+        Ok(Migration {
+            client,
+            writer,
+            settings,
+            observer,
+            urls: Urls::default(),
+            live_formation: Vec::new(),
+        })
+    }
+
+    pub fn journal(&self) -> &Journal {
+        self.writer.journal()
+    }
+
+    fn app(&self) -> String {
+        self.journal().app.clone()
+    }
+
+    fn facts(&self) -> Result<Facts, Error> {
+        self.journal()
+            .facts
+            .clone()
+            .ok_or_else(|| Error::JournalCorrupt {
+                path: self.writer.path().to_path_buf(),
+                problem: "it has no preflight facts although preflight is done".into(),
+            })
+    }
+
+    fn note(&mut self, step: Option<Step>, kind: EventKind, detail: &str) -> Result<(), Error> {
+        self.writer.update(|j| j.push_event(step, kind, detail))
+    }
+
+    /// Resume: continue forward from wherever the journal stands.
+    pub fn resume(&mut self) -> Result<Journal, Error> {
+        let j = self.journal().clone();
+        if j.direction == Direction::Rollback && j.outcome != Outcome::RolledBack {
+            return Err(Error::Usage(format!(
+                "the last run of {app} ({}) is being rolled back; finish that with `pgmigrate \
+                 rollback --app {app}`",
+                j.run_id,
+                app = j.app
+            )));
+        }
+        if !j.outcome.is_unfinished() {
+            return Err(Error::Usage(format!(
+                "the last run of {app} ({}) is {}: there is nothing to resume. `pgmigrate status \
+                 --app {app}` shows it.",
+                j.run_id,
+                crate::status::outcome_words(&j),
+                app = j.app
+            )));
+        }
+        self.check_drift()?;
+        self.writer.update(|j| {
+            j.outcome = Outcome::InProgress;
+            j.push_event(None, EventKind::Note, "resume started");
+        })?;
+        self.forward()?;
+        Ok(self.journal().clone())
+    }
+
+    /// The forward loop: run, skip or reconcile steps until done or stopped.
+    fn forward(&mut self) -> Result<(), Error> {
+        loop {
+            let next = steps::next_forward(self.journal());
+            let step = match next {
+                NextForward::Finished => break,
+                NextForward::Run(s) | NextForward::InDoubt(s) => s,
+            };
+            if self.settings.stop_before == Some(step) {
+                return self.pause(step);
+            }
+            let result = match next {
+                NextForward::InDoubt(s) => self.reconcile(s),
+                _ => self.run_step(step),
+            };
+            if let Err(e) = result {
+                return Err(self.stopped(step, e));
+            }
+        }
+        self.writer.update(|j| {
+            j.outcome = Outcome::Completed;
+            j.push_event(None, EventKind::Note, "migration completed");
+        })?;
+        Ok(())
+    }
+
+    fn pause(&mut self, step: Step) -> Result<(), Error> {
+        self.writer.update(|j| {
+            j.outcome = Outcome::Stopped;
+            j.push_event(
+                Some(step),
+                EventKind::Note,
+                &format!("stopped before {step} as asked (--stop-before)"),
+            );
+        })?;
+        Err(Error::Stopped {
+            verb: "the migration",
+            app: self.app(),
+            run_id: self.journal().run_id.clone(),
+            step,
+            reason: "stopped here as asked by --stop-before".into(),
+        })
+    }
+
+    /// Journal a step failure and turn it into the error the user sees.
+    fn stopped(&mut self, step: Step, e: StepError) -> Error {
+        let (reason, state) = match e {
+            StepError::Local(e) => return e,
+            StepError::Definite(r) => (r, StepState::Failed),
+            StepError::Doubt(r) => (
+                format!("{r} (the request may or may not have taken effect; resume and rollback check first)"),
+                StepState::Running,
+            ),
+        };
+        let written = self.writer.update(|j| {
+            let rec = j.record_mut(step);
+            rec.state = state;
+            rec.note = Some(crate::secrets::redact(&reason));
+            j.outcome = Outcome::Stopped;
+            j.push_event(Some(step), EventKind::Error, &reason);
+        });
+        if let Err(local) = written {
+            return local;
+        }
+        Error::Stopped {
+            verb: "the migration",
+            app: self.app(),
+            run_id: self.journal().run_id.clone(),
+            step,
+            reason: crate::secrets::redact(&reason),
+        }
+    }
+
+    fn run_step(&mut self, step: Step) -> Result<(), StepError> {
+        let facts = self.facts()?;
+        if let Some(reason) = steps::skip_reason(step, &facts) {
+            self.writer.update(|j| {
+                let r = j.record_mut(step);
+                r.state = StepState::Skipped;
+                r.note = Some(reason.to_string());
+                r.finished_at = Some(journal_now());
+                j.push_event(Some(step), EventKind::Note, &format!("skipped: {reason}"));
+            })?;
+            self.observer
+                .progress(&Progress::StepSkipped(step, reason.to_string()));
+            return Ok(());
+        }
+        self.observer.progress(&Progress::StepStarted(step));
+        let detail = match step {
+            Step::Preflight => {
+                // Preflight is done before the journal exists.
+                self.finish(step, "preflight passed")?;
+                return Ok(());
+            }
+            Step::CreateTarget => self.create_target()?,
+            Step::WaitTarget => self.wait_target()?,
+            Step::AliasSource => self.alias_source(&facts)?,
+            Step::MaintenanceOn => self.maintenance_on()?,
+            Step::ScaleDown => self.scale_down(&facts)?,
+            Step::WaitDynos => self.wait_dynos(step, &facts)?,
+            Step::StartCopy => self.start_copy(&facts)?,
+            Step::WaitCopy => self.wait_copy()?,
+            Step::PromoteTarget => self.promote_target()?,
+            Step::RepointPool => self.repoint_pool(&facts)?,
+            Step::RebindConfig => self.rebind_config(&facts)?,
+            Step::ScaleUp => self.scale_up(&facts)?,
+            Step::MaintenanceOff => self.maintenance_off()?,
+        };
+        self.observer.progress(&Progress::StepDone(step, detail));
+        Ok(())
+    }
+
+    /// Journal the intent of a side effect (or the start of a wait).
+    fn begin(&mut self, step: Step, intent: &str) -> Result<(), Error> {
+        let kind = if step.has_side_effect() {
+            EventKind::Intent
+        } else {
+            EventKind::Note
+        };
+        self.writer.update(|j| {
+            let r = j.record_mut(step);
+            r.state = StepState::Running;
+            r.started_at = Some(journal_now());
+            r.note = None;
+            j.push_event(Some(step), kind, intent);
+        })
+    }
+
+    /// Journal a step's outcome.
+    fn finish(&mut self, step: Step, outcome: &str) -> Result<(), Error> {
+        self.finish_with(step, outcome, |_| {})
+    }
+
+    fn finish_with(
+        &mut self,
+        step: Step,
+        outcome: &str,
+        change: impl FnOnce(&mut Journal),
+    ) -> Result<(), Error> {
+        let kind = if step.has_side_effect() {
+            EventKind::Outcome
+        } else {
+            EventKind::Note
+        };
+        self.writer.update(|j| {
+            change(j);
+            let r = j.record_mut(step);
+            r.state = StepState::Done;
+            r.finished_at = Some(journal_now());
+            j.push_event(Some(step), kind, outcome);
+        })
+    }
+
+    /// Put an in-doubt or failed step back to pending with a note.
+    fn reset(&mut self, step: Step, why: &str) -> Result<(), Error> {
+        self.writer.update(|j| {
+            let r = j.record_mut(step);
+            r.state = StepState::Pending;
+            r.note = Some(why.to_string());
+            j.push_event(Some(step), EventKind::Note, why);
+        })
+    }
+
+    // ----- forward steps -------------------------------------------------
+
+    fn create_target(&mut self) -> Result<String, StepError> {
+        let app = self.app();
+        let target = self.journal().target.clone();
+        let plan = self.journal().options.to_plan.clone();
+        self.begin(
+            Step::CreateTarget,
+            &format!(
+                "POST /apps/{app}/addons plan={plan} name={} attachment={}",
+                target.addon_name, target.attachment_name
+            ),
+        )?;
+        let body = CreateAddon {
+            plan: plan.clone(),
+            name: target.addon_name.clone(),
+            attachment: AttachmentName {
+                name: target.attachment_name.clone(),
+            },
+            confirm: app.clone(),
+        };
+        match self.client.create_addon(&app, &body) {
+            Ok(addon) => {
+                let detail = format!("created {} ({plan}), id {}", addon.name, addon.id);
+                self.finish_with(Step::CreateTarget, &detail, |j| {
+                    j.results.target_addon_id = Some(addon.id.clone());
+                    j.results.target_created = true;
+                })?;
+                Ok(detail)
+            }
+            Err(e) if e.not_applied() => Err(write_error(&e)),
+            Err(e) => {
+                // The response is lost or unclear: look for the add-on by
+                // the name this run chose before deciding anything.
+                self.note(
+                    Some(Step::CreateTarget),
+                    EventKind::Error,
+                    &format!(
+                        "create request failed ({}); looking the add-on up",
+                        describe_api(&e)
+                    ),
+                )?;
+                self.reconcile_create_target()?;
+                match self.journal().step_state(Step::CreateTarget) {
+                    Some(StepState::Done) => Ok("created (found after a lost response)".into()),
+                    _ => Err(StepError::Definite(format!(
+                        "creating the target failed and it does not exist: {}",
+                        describe_api(&e)
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn wait_target(&mut self) -> Result<String, StepError> {
+        let id = self.target_id()?;
+        self.begin(Step::WaitTarget, "waiting for the target to be provisioned")?;
+        let start = Instant::now();
+        loop {
+            let addon = self.client.addon(&id).map_err(|e| read_error(&e))?;
+            match addon.state.as_deref() {
+                Some("deprovisioned") => {
+                    return Err(StepError::Definite(format!(
+                        "the target add-on {} was deprovisioned while provisioning: Heroku \
+                         could not create it",
+                        addon.name
+                    )))
+                }
+                Some("provisioned") => match self.client.wait_status(&id) {
+                    Ok(w) if w.error => {
+                        return Err(StepError::Definite(format!(
+                            "the target database reports an error while provisioning: {}",
+                            w.message
+                        )))
+                    }
+                    Ok(w) if !w.waiting => break,
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(read_error(&e)),
+                },
+                _ => {}
+            }
+            let elapsed = start.elapsed();
+            if elapsed > self.settings.provision_timeout {
+                return Err(StepError::Definite(format!(
+                    "the target was not provisioned within {}",
+                    humantime::format_duration(self.settings.provision_timeout)
+                )));
+            }
+            self.observer.progress(&Progress::Waiting(
+                Step::WaitTarget,
+                "provisioning".into(),
+                elapsed,
+            ));
+            std::thread::sleep(steps::backoff_poll(elapsed, self.settings.poll_cap));
+        }
+        // Read both URLs now, outside the maintenance window.
+        self.read_urls().map_err(|e| read_error(&e))?;
+        let detail = format!(
+            "provisioned after {}",
+            humantime::format_duration(round(start.elapsed()))
+        );
+        let fp = self.urls.target.as_deref().map(fingerprint);
+        self.finish_with(Step::WaitTarget, &detail, |j| {
+            j.results.target_url_fingerprint = fp;
+        })?;
+        Ok(detail)
+    }
+
+    fn alias_source(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let app = self.app();
+        self.begin(
+            Step::AliasSource,
+            &format!(
+                "POST /addon-attachments addon={} (API-chosen name)",
+                facts.source.name
+            ),
+        )?;
+        let body = CreateAttachment {
+            addon: facts.source.id.clone(),
+            app: app.clone(),
+            name: None,
+            namespace: None,
+            confirm: app.clone(),
+        };
+        match self.client.create_attachment(&body) {
+            Ok(att) => {
+                let detail = format!("{} now also reaches the old database", att.config_var());
+                self.finish_with(Step::AliasSource, &detail, |j| {
+                    j.results.alias = Some(AttachmentRecord {
+                        id: att.id.clone(),
+                        name: att.name.clone(),
+                    });
+                })?;
+                Ok(detail)
+            }
+            Err(e) if e.not_applied() => Err(write_error(&e)),
+            Err(e) => {
+                self.note(
+                    Some(Step::AliasSource),
+                    EventKind::Error,
+                    &format!(
+                        "attach request failed ({}); looking it up",
+                        describe_api(&e)
+                    ),
+                )?;
+                self.reconcile(Step::AliasSource)?;
+                match self.journal().step_state(Step::AliasSource) {
+                    Some(StepState::Done) => Ok("attached (found after a lost response)".into()),
+                    _ => Err(StepError::Definite(describe_api(&e))),
+                }
+            }
+        }
+    }
+
+    fn maintenance_on(&mut self) -> Result<String, StepError> {
+        let app = self.app();
+        // One-off dynos are not stopped by scaling: refuse to go on while
+        // any is up (a read; nothing changed yet).
+        let dynos = self.client.dynos(&app).map_err(|e| read_error(&e))?;
+        let one_offs: Vec<String> = dynos
+            .iter()
+            .filter(|d| d.is_one_off())
+            .map(|d| d.name.clone())
+            .collect();
+        if !one_offs.is_empty() {
+            return Err(StepError::Definite(format!(
+                "one-off dynos are running: {} (scaling does not stop them). Stop them with \
+                 `heroku ps:stop {} --app {app}` and resume",
+                one_offs.join(", "),
+                one_offs[0]
+            )));
+        }
+        self.begin(
+            Step::MaintenanceOn,
+            &format!("PATCH /apps/{app} maintenance=true"),
+        )?;
+        self.client
+            .set_maintenance(&app, true)
+            .map_err(|e| write_error(&e))?;
+        let at = journal_now();
+        self.finish_with(Step::MaintenanceOn, "maintenance is on", |j| {
+            let w = j.results.window.get_or_insert(WindowRecord {
+                maintenance_on_at: None,
+                maintenance_off_at: None,
+            });
+            w.maintenance_on_at = Some(at);
+        })?;
+        Ok("maintenance is on".into())
+    }
+
+    fn scale_down(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let app = self.app();
+        let updates = steps::scale_down_updates(facts);
+        let list = updates
+            .iter()
+            .map(|u| format!("{}=0", u.process_type))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.begin(
+            Step::ScaleDown,
+            &format!("PATCH /apps/{app}/formation {list}"),
+        )?;
+        let live = self
+            .client
+            .update_formation(&app, &updates)
+            .map_err(|e| write_error(&e))?;
+        self.live_formation = live;
+        let detail = format!("scaled {list}");
+        self.finish(Step::ScaleDown, &detail)?;
+        Ok(detail)
+    }
+
+    fn wait_dynos(&mut self, step: Step, facts: &Facts) -> Result<String, StepError> {
+        self.begin(step, "waiting for the dynos to be gone")?;
+        let start = Instant::now();
+        self.drain(step, facts)?;
+        let detail = format!(
+            "all dynos gone after {}",
+            humantime::format_duration(round(start.elapsed()))
+        );
+        self.finish(step, &detail)?;
+        Ok(detail)
+    }
+
+    /// Wait until no dyno of the recorded running types is left.
+    fn drain(&mut self, step: Step, facts: &Facts) -> Result<(), StepError> {
+        let app = self.app();
+        let types: BTreeSet<&str> = steps::running_types(facts)
+            .iter()
+            .map(|p| p.process_type.as_str())
+            .collect();
+        let start = Instant::now();
+        loop {
+            let dynos = self.client.dynos(&app).map_err(|e| read_error(&e))?;
+            let left: Vec<&str> = dynos
+                .iter()
+                .filter(|d| !d.is_one_off() && types.contains(d.process_type.as_str()))
+                .map(|d| d.name.as_str())
+                .collect();
+            if left.is_empty() {
+                return Ok(());
+            }
+            let elapsed = start.elapsed();
+            if elapsed > self.settings.drain_timeout {
+                return Err(StepError::Definite(format!(
+                    "dynos still running after {}: {}",
+                    humantime::format_duration(self.settings.drain_timeout),
+                    left.join(", ")
+                )));
+            }
+            self.observer.progress(&Progress::Waiting(
+                step,
+                format!("{} dyno(s) stopping", left.len()),
+                elapsed,
+            ));
+            std::thread::sleep(steps::backoff_poll(elapsed, self.settings.poll_cap));
+        }
+    }
+
+    fn start_copy(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let target_id = self.target_id()?;
+        let target = self.journal().target.clone();
+        let from = self.journal().options.from_attachment.clone();
+        if self.urls.source.is_none() || self.urls.target.is_none() {
+            self.read_urls().map_err(|e| read_error(&e))?;
+        }
+        let (Some(source_url), Some(target_url)) =
+            (self.urls.source.clone(), self.urls.target.clone())
+        else {
+            return Err(StepError::Definite(
+                "cannot read the source or target URL from the app's config vars".into(),
+            ));
+        };
+        if fingerprint(&source_url) != facts.source_url_fingerprint {
+            self.observer.progress(&Progress::Warning(format!(
+                "{from}_URL changed since preflight (credentials rotated?); copying from its \
+                 current value"
+            )));
+        }
+        self.begin(
+            Step::StartCopy,
+            &format!(
+                "POST /client/v11/databases/{target_id}/transfers from={from} to={}",
+                target.attachment_name
+            ),
+        )?;
+        let body = CreateTransfer {
+            from_name: from.clone(),
+            from_url: source_url,
+            to_name: target.attachment_name.clone(),
+            to_url: target_url,
+        };
+        match self.client.create_transfer(&target_id, &body) {
+            Ok(t) => {
+                let detail = format!("transfer {} started", t.uuid);
+                self.finish_with(Step::StartCopy, &detail, |j| {
+                    j.results.transfer = Some(transfer_record(&t));
+                })?;
+                Ok(detail)
+            }
+            Err(e) if e.not_applied() => Err(write_error(&e)),
+            Err(e) => {
+                self.note(
+                    Some(Step::StartCopy),
+                    EventKind::Error,
+                    &format!(
+                        "transfer request failed ({}); looking it up",
+                        describe_api(&e)
+                    ),
+                )?;
+                self.reconcile(Step::StartCopy)?;
+                match self.journal().step_state(Step::StartCopy) {
+                    Some(StepState::Done) => {
+                        Ok("transfer started (found after a lost response)".into())
+                    }
+                    _ => Err(StepError::Definite(describe_api(&e))),
+                }
+            }
+        }
+    }
+
+    fn wait_copy(&mut self) -> Result<String, StepError> {
+        let app = self.app();
+        let Some(record) = self.journal().results.transfer.clone() else {
+            self.reset(Step::StartCopy, "no transfer is recorded; starting one")?;
+            return Err(StepError::Definite("no transfer recorded".into()));
+        };
+        if record.succeeded == Some(false) {
+            // A resume after a failed copy: start a new transfer.
+            self.writer.update(|j| {
+                j.results.transfer = None;
+                let r = j.record_mut(Step::StartCopy);
+                r.state = StepState::Pending;
+                r.note = Some("the previous transfer failed; a new one will be started".into());
+                j.record_mut(Step::WaitCopy).state = StepState::Pending;
+                j.push_event(
+                    Some(Step::StartCopy),
+                    EventKind::Note,
+                    "the previous transfer failed; starting a new one",
+                );
+            })?;
+            return self
+                .run_step(Step::StartCopy)
+                .and_then(|_| self.wait_copy());
+        }
+        self.begin(
+            Step::WaitCopy,
+            &format!("following transfer {}", record.uuid),
+        )?;
+        let start = Instant::now();
+        let mut stall = StallWatch::new(self.settings.copy_stall_timeout);
+        let min = Duration::from_millis(100);
+        loop {
+            let t = self
+                .client
+                .transfer(&app, &record.uuid, false)
+                .map_err(|e| read_error(&e))?;
+            let elapsed = start.elapsed();
+            match steps::copy_verdict(&t) {
+                CopyVerdict::Succeeded { processed } => {
+                    let detail = format!(
+                        "copied {} in {}",
+                        human_bytes(processed),
+                        humantime::format_duration(round(elapsed))
+                    );
+                    self.finish_with(Step::WaitCopy, &detail, |j| {
+                        j.results.transfer = Some(transfer_record(&t));
+                    })?;
+                    return Ok(detail);
+                }
+                CopyVerdict::Failed { reason, .. } => {
+                    // Fetch the logs for the message.
+                    let logs = self
+                        .client
+                        .transfer(&app, &record.uuid, true)
+                        .map(|t| match steps::copy_verdict(&t) {
+                            CopyVerdict::Failed { last_logs, .. } => last_logs,
+                            _ => Vec::new(),
+                        })
+                        .unwrap_or_default();
+                    self.writer.update(|j| {
+                        j.results.transfer = Some(transfer_record(&t));
+                        if let Some(tr) = j.results.transfer.as_mut() {
+                            tr.succeeded = Some(false);
+                        }
+                    })?;
+                    return Err(StepError::Definite(format!(
+                        "the copy failed: {reason}. Nothing was switched.{}",
+                        if logs.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\n  last transfer log lines:\n    {}", logs.join("\n    "))
+                        }
+                    )));
+                }
+                CopyVerdict::Running { processed, total } => {
+                    self.observer.progress(&Progress::Copy {
+                        processed,
+                        total,
+                        elapsed,
+                    });
+                    if stall.stalled(processed, elapsed) {
+                        let cancel = self.client.cancel_transfer(&app, &record.uuid);
+                        self.writer.update(|j| {
+                            if let Some(tr) = j.results.transfer.as_mut() {
+                                tr.succeeded = Some(false);
+                            }
+                        })?;
+                        return Err(StepError::Definite(format!(
+                            "the copy made no progress for {} (stuck at {}); {}. Nothing was \
+                             switched",
+                            humantime::format_duration(self.settings.copy_stall_timeout),
+                            human_bytes(processed),
+                            match cancel {
+                                Ok(()) => "the transfer was cancelled".to_string(),
+                                Err(e) => format!("cancelling it failed: {}", describe_api(&e)),
+                            }
+                        )));
+                    }
+                    std::thread::sleep(steps::copy_poll(
+                        elapsed,
+                        processed,
+                        total,
+                        min,
+                        self.settings.copy_poll_max,
+                    ));
+                }
+            }
+        }
+    }
+
+    fn promote_target(&mut self) -> Result<String, StepError> {
+        let app = self.app();
+        let target_id = self.target_id()?;
+        let name = self.journal().options.from_attachment.clone();
+        self.begin(
+            Step::PromoteTarget,
+            &format!("POST /addon-attachments addon={target_id} name={name} confirm"),
+        )?;
+        let body = CreateAttachment {
+            addon: target_id,
+            app: app.clone(),
+            name: Some(name.clone()),
+            namespace: None,
+            confirm: app,
+        };
+        self.client
+            .create_attachment(&body)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("{name} now points at the new database");
+        self.finish(Step::PromoteTarget, &detail)?;
+        Ok(detail)
+    }
+
+    fn repoint_pool(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let app = self.app();
+        let target_id = self.target_id()?;
+        let pool = facts.pool.clone().map(|p| p.name).unwrap_or_default();
+        self.begin(
+            Step::RepointPool,
+            &format!("POST /addon-attachments addon={target_id} name={pool} namespace={POOL_NAMESPACE} confirm"),
+        )?;
+        let body = CreateAttachment {
+            addon: target_id,
+            app: app.clone(),
+            name: Some(pool.clone()),
+            namespace: Some(POOL_NAMESPACE.into()),
+            confirm: app,
+        };
+        self.client
+            .create_attachment(&body)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("{pool} now points at the new database");
+        self.finish(Step::RepointPool, &detail)?;
+        Ok(detail)
+    }
+
+    fn rebind_config(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let app = self.app();
+        if self.urls.target.is_none() {
+            self.read_urls().map_err(|e| read_error(&e))?;
+        }
+        let Some(url) = self.urls.target.clone() else {
+            return Err(StepError::Definite(
+                "cannot read the target's URL from the app's config vars".into(),
+            ));
+        };
+        let vars: BTreeMap<String, Option<String>> = facts
+            .rebind_vars
+            .iter()
+            .map(|v| (v.clone(), Some(url.clone())))
+            .collect();
+        let names = facts.rebind_vars.join(", ");
+        self.begin(
+            Step::RebindConfig,
+            &format!("PATCH /apps/{app}/config-vars {names} = the new database's URL"),
+        )?;
+        self.client
+            .update_config_vars(&app, &vars)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("rebound {names}");
+        self.finish(Step::RebindConfig, &detail)?;
+        Ok(detail)
+    }
+
+    fn scale_up(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let app = self.app();
+        let updates = steps::scale_up_updates(facts, &self.live_formation);
+        let list = updates
+            .iter()
+            .map(|u| format!("{}={}", u.process_type, u.quantity))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.begin(
+            Step::ScaleUp,
+            &format!("PATCH /apps/{app}/formation {list}"),
+        )?;
+        self.client
+            .update_formation(&app, &updates)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("scaled {list}");
+        self.finish(Step::ScaleUp, &detail)?;
+        Ok(detail)
+    }
+
+    fn maintenance_off(&mut self) -> Result<String, StepError> {
+        let app = self.app();
+        self.begin(
+            Step::MaintenanceOff,
+            &format!("PATCH /apps/{app} maintenance=false"),
+        )?;
+        self.client
+            .set_maintenance(&app, false)
+            .map_err(|e| write_error(&e))?;
+        let at = journal_now();
+        self.finish_with(Step::MaintenanceOff, "maintenance is off", |j| {
+            let w = j.results.window.get_or_insert(WindowRecord {
+                maintenance_on_at: None,
+                maintenance_off_at: None,
+            });
+            w.maintenance_off_at = Some(at);
+        })?;
+        Ok("maintenance is off".into())
+    }
+
+    // ----- helpers -------------------------------------------------------
+
+    fn target_id(&self) -> Result<String, StepError> {
+        self.journal()
+            .results
+            .target_addon_id
+            .clone()
+            .ok_or_else(|| StepError::Definite("the target add-on's id is not known".into()))
+    }
+
+    /// Read the source and target URLs from the app's config vars, into
+    /// memory only. The source is found through any non-pool attachment of
+    /// the source add-on, so this works before and after the cut-over.
+    fn read_urls(&mut self) -> Result<(), ApiError> {
+        let app = self.app();
+        let Some(facts) = self.journal().facts.clone() else {
+            return Ok(());
+        };
+        let target_id = self.journal().results.target_addon_id.clone();
+        let attachments = self.client.attachments(&app)?;
+        let config = self.client.config_vars(&app)?;
+        let from = self.journal().options.from_attachment.clone();
+        let target_var = format!("{}_URL", self.journal().target.attachment_name);
+        let url_of = |addon_id: &str| {
+            let mut candidates: Vec<_> = attachments
+                .iter()
+                .filter(|a| a.addon_id() == Some(addon_id) && a.namespace.is_none())
+                .collect();
+            // Prefer the journaled attachment name (stable) over others.
+            candidates.sort_by_key(|a| a.name != from);
+            candidates
+                .iter()
+                .find_map(|a| config.get(&a.config_var()).cloned())
+        };
+        let source = url_of(&facts.source.id);
+        // The target is looked up by its own attachment first, so that
+        // DATABASE pointing at it (after the cut-over) changes nothing.
+        let target = target_id
+            .as_deref()
+            .and_then(|id| config.get(&target_var).cloned().or_else(|| url_of(id)));
+        self.urls.source = source;
+        self.urls.target = target;
+        Ok(())
+    }
+
+    // ----- reconciliation of in-doubt steps ------------------------------
+
+    /// A step's intent was journaled but not its outcome: find out from the
+    /// live API whether it took effect, and record what was found (Done) or
+    /// put it back to pending.
+    fn reconcile(&mut self, step: Step) -> Result<(), StepError> {
+        let app = self.app();
+        let facts = self.facts()?;
+        let found: Option<String> = match step {
+            Step::CreateTarget => return self.reconcile_create_target(),
+            Step::AliasSource => {
+                let atts = self.client.attachments(&app).map_err(|e| read_error(&e))?;
+                let known: BTreeSet<&str> = facts
+                    .source_other_attachments
+                    .iter()
+                    .map(String::as_str)
+                    .chain([self.journal().options.from_attachment.as_str()])
+                    .collect();
+                let alias = atts.iter().find(|a| {
+                    a.addon_id() == Some(facts.source.id.as_str())
+                        && a.namespace.is_none()
+                        && !known.contains(a.name.as_str())
+                });
+                match alias {
+                    Some(a) => {
+                        let rec = AttachmentRecord {
+                            id: a.id.clone(),
+                            name: a.name.clone(),
+                        };
+                        self.writer.update(|j| j.results.alias = Some(rec))?;
+                        Some(format!("found the alias attachment {}", a.name))
+                    }
+                    None => None,
+                }
+            }
+            Step::MaintenanceOn => {
+                let a = self.client.app(&app).map_err(|e| read_error(&e))?;
+                a.maintenance.then(|| "maintenance is on".to_string())
+            }
+            Step::MaintenanceOff => {
+                let a = self.client.app(&app).map_err(|e| read_error(&e))?;
+                (!a.maintenance).then(|| "maintenance is off".to_string())
+            }
+            Step::ScaleDown => {
+                let f = self.client.formation(&app).map_err(|e| read_error(&e))?;
+                let zero = steps::running_types(&facts).iter().all(|p| {
+                    f.iter()
+                        .any(|l| l.process_type == p.process_type && l.quantity == 0)
+                });
+                if zero {
+                    self.live_formation = f;
+                }
+                zero.then(|| "the formation is at zero".to_string())
+            }
+            Step::ScaleUp => {
+                let f = self.client.formation(&app).map_err(|e| read_error(&e))?;
+                steps::formation_matches(&facts.formation, &f)
+                    .then(|| "the formation is as recorded".to_string())
+            }
+            Step::StartCopy => {
+                let target = self.journal().target.attachment_name.clone();
+                let list = self.client.transfers(&app).map_err(|e| read_error(&e))?;
+                // The newest transfer to this run's target attachment.
+                match list
+                    .iter()
+                    .filter(|t| t.to_name.as_deref() == Some(target.as_str()))
+                    .max_by_key(|t| t.num.unwrap_or(0))
+                {
+                    Some(t) => {
+                        let rec = transfer_record(t);
+                        self.writer.update(|j| j.results.transfer = Some(rec))?;
+                        Some(format!("found transfer {}", t.uuid))
+                    }
+                    None => None,
+                }
+            }
+            Step::PromoteTarget | Step::RepointPool => {
+                let target_id = self.target_id()?;
+                let atts = self.client.attachments(&app).map_err(|e| read_error(&e))?;
+                let (name, ns) = if step == Step::PromoteTarget {
+                    (self.journal().options.from_attachment.clone(), None)
+                } else {
+                    (
+                        facts.pool.clone().map(|p| p.name).unwrap_or_default(),
+                        Some(POOL_NAMESPACE.to_string()),
+                    )
+                };
+                atts.iter()
+                    .any(|a| {
+                        a.name == name
+                            && a.namespace == ns
+                            && a.addon_id() == Some(target_id.as_str())
+                    })
+                    .then(|| format!("{name} points at the target"))
+            }
+            Step::RebindConfig => {
+                self.read_urls().map_err(|e| read_error(&e))?;
+                let config = self.client.config_vars(&app).map_err(|e| read_error(&e))?;
+                let target = self.urls.target.clone();
+                (target.is_some()
+                    && facts
+                        .rebind_vars
+                        .iter()
+                        .all(|v| config.get(v) == target.as_ref()))
+                .then(|| "the config vars hold the new URL".to_string())
+            }
+            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy => None,
+        };
+        match found {
+            Some(what) => {
+                self.finish(step, &format!("reconciled: {what}"))?;
+                self.observer
+                    .progress(&Progress::StepDone(step, format!("reconciled: {what}")));
+            }
+            None => self.reset(step, "reconciled: the request had not taken effect")?,
+        }
+        Ok(())
+    }
+
+    fn reconcile_create_target(&mut self) -> Result<(), StepError> {
+        let app = self.app();
+        let name = self.journal().target.addon_name.clone();
+        match self.client.addon(&name) {
+            Ok(addon) => {
+                let owned_here = addon
+                    .app
+                    .as_ref()
+                    .and_then(|a| a.name.as_deref())
+                    .is_none_or(|n| n == app);
+                if !owned_here {
+                    return Err(StepError::Definite(format!(
+                        "an add-on named {name} exists but belongs to another app"
+                    )));
+                }
+                let id = addon.id.clone();
+                self.finish_with(
+                    Step::CreateTarget,
+                    &format!("reconciled: found {name} (id {id}), adopting it"),
+                    |j| {
+                        j.results.target_addon_id = Some(id.clone());
+                        j.results.target_created = true;
+                    },
+                )?;
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => {
+                self.reset(
+                    Step::CreateTarget,
+                    &format!("reconciled: no add-on named {name} exists; it will be created"),
+                )?;
+                Ok(())
+            }
+            Err(e) => Err(read_error(&e)),
+        }
+    }
+
+    // ----- drift ---------------------------------------------------------
+
+    /// Compare the live app with what the journal expects; stop and show
+    /// the differences unless `--force`.
+    pub fn check_drift(&mut self) -> Result<(), Error> {
+        let app = self.app();
+        let expect = crate::status::expectations(self.journal());
+        let api = |context: &'static str| {
+            move |source: ApiError| Error::Api {
+                context: format!("checking the live app ({context})"),
+                source: Box::new(source),
+            }
+        };
+        let mut diffs = Vec::new();
+        if let Some(m) = expect.maintenance {
+            let live = self.client.app(&app).map_err(api("app"))?.maintenance;
+            if live != m {
+                diffs.push(format!(
+                    "maintenance is {}, the journal expects {}",
+                    on_off(live),
+                    on_off(m)
+                ));
+            }
+        }
+        if let Some(zero) = expect.formation_at_zero {
+            let facts = self.facts()?;
+            let live = self.client.formation(&app).map_err(api("formation"))?;
+            let ok = if zero {
+                steps::running_types(&facts).iter().all(|p| {
+                    live.iter()
+                        .any(|l| l.process_type == p.process_type && l.quantity == 0)
+                })
+            } else {
+                steps::formation_matches(&facts.formation, &live)
+            };
+            if !ok {
+                diffs.push(format!(
+                    "the formation is {}, the journal expects {}",
+                    live.iter()
+                        .map(|f| format!("{}={}", f.process_type, f.quantity))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    if zero {
+                        "every process type at zero".to_string()
+                    } else {
+                        facts
+                            .formation
+                            .iter()
+                            .map(|p| format!("{}={}", p.process_type, p.quantity))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                ));
+            }
+        }
+        if let Some(on_target) = expect.database_on_target {
+            let facts = self.facts()?;
+            let from = self.journal().options.from_attachment.clone();
+            let atts = self.client.attachments(&app).map_err(api("attachments"))?;
+            let live = atts
+                .iter()
+                .find(|a| a.name == from && a.namespace.is_none())
+                .and_then(|a| a.addon_id().map(str::to_string));
+            let want = if on_target {
+                self.journal().results.target_addon_id.clone()
+            } else {
+                Some(facts.source.id.clone())
+            };
+            if live != want {
+                diffs.push(format!(
+                    "{from} is attached to {}, the journal expects the {} database",
+                    live.as_deref().unwrap_or("nothing"),
+                    if on_target { "new" } else { "old" }
+                ));
+            }
+        }
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        if self.settings.force {
+            let text = format!("drift ignored (--force): {}", diffs.join("; "));
+            self.observer.progress(&Progress::Warning(text.clone()));
+            self.note(None, EventKind::Note, &text)?;
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{app} was changed outside pgmigrate since the journal was written:\n  - {}\n  \
+             help: put it back as the journal expects, or pass --force to proceed from the app \
+             as it is now.",
+            diffs.join("\n  - ")
+        )))
+    }
+
+    // ----- rollback ------------------------------------------------------
+
+    /// Roll the run back step by step, journaling each undo.
+    pub fn rollback(&mut self) -> Result<Journal, Error> {
+        let j = self.journal().clone();
+        if j.outcome == Outcome::RolledBack {
+            return Err(Error::Usage(format!(
+                "the last run of {} ({}) is already rolled back",
+                j.app, j.run_id
+            )));
+        }
+        if j.outcome == Outcome::Refused {
+            return Err(Error::Usage(format!(
+                "the last run of {} ({}) changed nothing: there is nothing to roll back",
+                j.app, j.run_id
+            )));
+        }
+        if j.direction == Direction::Forward && steps::app_ran_on_target(&j) && !self.settings.force
+        {
+            return Err(Error::Usage(format!(
+                "{app} has run on the new database since the cut-over (its dynos were scaled \
+                 back up), so rolling back would strand whatever it wrote there.\n  help: copy \
+                 that data back yourself first, or pass --force to roll back anyway.",
+                app = j.app
+            )));
+        }
+        self.check_drift()?;
+        self.writer.update(|j| {
+            j.direction = Direction::Rollback;
+            j.outcome = Outcome::InProgress;
+            j.push_event(None, EventKind::Note, "rollback started");
+        })?;
+        loop {
+            match steps::next_rollback(self.journal()) {
+                NextRollback::Finished => break,
+                NextRollback::Undo(step, undo) => {
+                    if let Err(e) = self.undo(step, undo) {
+                        return Err(self.undo_stopped(step, e));
+                    }
+                }
+            }
+        }
+        self.writer.update(|j| {
+            j.outcome = Outcome::RolledBack;
+            j.push_event(None, EventKind::Note, "rollback completed");
+        })?;
+        Ok(self.journal().clone())
+    }
+
+    fn undo_stopped(&mut self, step: Step, e: StepError) -> Error {
+        let reason = match e {
+            StepError::Local(e) => return e,
+            StepError::Definite(r) | StepError::Doubt(r) => r,
+        };
+        let written = self.writer.update(|j| {
+            j.outcome = Outcome::Stopped;
+            j.push_event(
+                Some(step),
+                EventKind::Error,
+                &format!("undo failed: {reason}"),
+            );
+        });
+        if let Err(local) = written {
+            return local;
+        }
+        Error::Stopped {
+            verb: "the rollback",
+            app: self.app(),
+            run_id: self.journal().run_id.clone(),
+            step,
+            reason: crate::secrets::redact(&reason),
+        }
+    }
+
+    fn undo_begin(&mut self, step: Step, undo: Undo) -> Result<(), Error> {
+        self.observer.progress(&Progress::UndoStarted(step, undo));
+        self.writer.update(|j| {
+            let r = j.record_mut(step);
+            r.undo = Some(StepState::Running);
+            r.undo_started_at = Some(journal_now());
+            j.push_event(
+                Some(step),
+                EventKind::Intent,
+                &format!("undo: {}", undo.describe()),
+            );
+        })
+    }
+
+    fn undo_end(
+        &mut self,
+        step: Step,
+        undo: Undo,
+        state: StepState,
+        detail: &str,
+    ) -> Result<(), Error> {
+        self.writer.update(|j| {
+            let r = j.record_mut(step);
+            r.undo = Some(state);
+            r.undo_finished_at = Some(journal_now());
+            j.push_event(Some(step), EventKind::Outcome, &format!("undo: {detail}"));
+        })?;
+        self.observer.progress(&if state == StepState::Skipped {
+            Progress::UndoSkipped(step, undo, detail.to_string())
+        } else {
+            Progress::UndoDone(step, undo, detail.to_string())
+        });
+        Ok(())
+    }
+
+    fn undo(&mut self, step: Step, undo: Undo) -> Result<(), StepError> {
+        let app = self.app();
+        let facts = self.facts()?;
+        self.undo_begin(step, undo)?;
+        let (state, detail) = match undo {
+            Undo::Nothing => (StepState::Skipped, "nothing to undo".to_string()),
+            Undo::ScaleToZero => {
+                let updates = steps::scale_down_updates(&facts);
+                self.client
+                    .update_formation(&app, &updates)
+                    .map_err(|e| write_error(&e))?;
+                self.drain(step, &facts)?;
+                (StepState::Done, "scaled to zero; dynos gone".to_string())
+            }
+            Undo::MaintenanceOn => {
+                self.client
+                    .set_maintenance(&app, true)
+                    .map_err(|e| write_error(&e))?;
+                (StepState::Done, "maintenance is on".to_string())
+            }
+            Undo::MaintenanceOff => {
+                self.client
+                    .set_maintenance(&app, false)
+                    .map_err(|e| write_error(&e))?;
+                (StepState::Done, "maintenance is off".to_string())
+            }
+            Undo::RestoreFormation => {
+                let updates = steps::scale_up_updates(&facts, &[]);
+                self.client
+                    .update_formation(&app, &updates)
+                    .map_err(|e| write_error(&e))?;
+                (StepState::Done, "formation restored".to_string())
+            }
+            Undo::RestoreConfig => {
+                self.read_urls().map_err(|e| read_error(&e))?;
+                let Some(url) = self.urls.source.clone() else {
+                    return Err(StepError::Definite(
+                        "cannot read the old database's URL: it has no attachment left on the app"
+                            .into(),
+                    ));
+                };
+                if fingerprint(&url) != facts.source_url_fingerprint {
+                    self.observer.progress(&Progress::Warning(
+                        "the old database's URL differs from the one recorded (credentials \
+                         rotated?); restoring its current URL"
+                            .into(),
+                    ));
+                }
+                let vars: BTreeMap<String, Option<String>> = facts
+                    .rebind_vars
+                    .iter()
+                    .map(|v| (v.clone(), Some(url.clone())))
+                    .collect();
+                self.client
+                    .update_config_vars(&app, &vars)
+                    .map_err(|e| write_error(&e))?;
+                (
+                    StepState::Done,
+                    format!("{} hold the old URL again", facts.rebind_vars.join(", ")),
+                )
+            }
+            Undo::RepointPoolToSource => {
+                let pool = facts.pool.clone().map(|p| p.name).unwrap_or_default();
+                let body = CreateAttachment {
+                    addon: facts.source.id.clone(),
+                    app: app.clone(),
+                    name: Some(pool.clone()),
+                    namespace: Some(POOL_NAMESPACE.into()),
+                    confirm: app.clone(),
+                };
+                self.client
+                    .create_attachment(&body)
+                    .map_err(|e| write_error(&e))?;
+                (
+                    StepState::Done,
+                    format!("{pool} points at the old database"),
+                )
+            }
+            Undo::ReattachSource => {
+                let name = self.journal().options.from_attachment.clone();
+                let body = CreateAttachment {
+                    addon: facts.source.id.clone(),
+                    app: app.clone(),
+                    name: Some(name.clone()),
+                    namespace: None,
+                    confirm: app.clone(),
+                };
+                self.client
+                    .create_attachment(&body)
+                    .map_err(|e| write_error(&e))?;
+                (
+                    StepState::Done,
+                    format!("{name} points at the old database"),
+                )
+            }
+            Undo::CancelTransfer => self.undo_transfer()?,
+            Undo::DetachAlias => {
+                if self.journal().results.alias.is_none() {
+                    // Its creation was in doubt: look for it.
+                    let _ = self.reconcile(Step::AliasSource);
+                }
+                match self.journal().results.alias.clone() {
+                    Some(alias) => match self.client.delete_attachment(&alias.id) {
+                        Ok(()) => (StepState::Done, format!("removed {}", alias.name)),
+                        Err(e) if e.is_not_found() => {
+                            (StepState::Done, format!("{} was already gone", alias.name))
+                        }
+                        Err(e) => return Err(write_error(&e)),
+                    },
+                    None => (StepState::Skipped, "no alias attachment exists".to_string()),
+                }
+            }
+            Undo::DestroyTarget => {
+                let name = self.journal().target.addon_name.clone();
+                if self.settings.keep_target {
+                    (StepState::Skipped, format!("kept {name} (--keep-target)"))
+                } else {
+                    match self.client.delete_addon(&app, &name) {
+                        Ok(()) => {
+                            self.writer.update(|j| j.results.target_destroyed = true)?;
+                            (StepState::Done, format!("destroyed {name}"))
+                        }
+                        Err(e) if e.is_not_found() => {
+                            self.writer.update(|j| j.results.target_destroyed = true)?;
+                            (StepState::Done, format!("{name} does not exist"))
+                        }
+                        Err(e) => return Err(write_error(&e)),
+                    }
+                }
+            }
+        };
+        self.undo_end(step, undo, state, &detail)?;
+        Ok(())
+    }
+
+    fn undo_transfer(&mut self) -> Result<(StepState, String), StepError> {
+        let app = self.app();
+        if self.journal().results.transfer.is_none() {
+            let _ = self.reconcile(Step::StartCopy);
+        }
+        let Some(rec) = self.journal().results.transfer.clone() else {
+            return Ok((StepState::Skipped, "no transfer was started".into()));
+        };
+        let t = self
+            .client
+            .transfer(&app, &rec.uuid, false)
+            .map_err(|e| read_error(&e))?;
+        if t.is_finished() {
+            return Ok((
+                StepState::Skipped,
+                format!("transfer {} had already ended", rec.uuid),
+            ));
+        }
+        self.client
+            .cancel_transfer(&app, &rec.uuid)
+            .map_err(|e| write_error(&e))?;
+        Ok((StepState::Done, format!("cancelled transfer {}", rec.uuid)))
+    }
+}
+
+fn transfer_record(t: &crate::heroku::types::Transfer) -> TransferRecord {
+    TransferRecord {
+        uuid: t.uuid.clone(),
+        num: t.num,
+        succeeded: t.succeeded,
+        processed_bytes: t.processed_bytes,
+        source_bytes: t.source_bytes,
+        finished_at: t.finished_at.clone(),
+    }
+}
+
+fn preflight_summary(j: &Journal) -> String {
+    let Some(f) = j.facts.as_ref() else {
+        return "preflight passed".into();
+    };
+    format!(
+        "{} ({}) → {}; formation {}; maintenance {}; {} var(s) to rebind{}",
+        f.source.name,
+        f.source.plan,
+        j.options.to_plan,
+        if f.formation.is_empty() {
+            "empty".to_string()
+        } else {
+            f.formation
+                .iter()
+                .map(|p| format!("{}={}", p.process_type, p.quantity))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        on_off(f.maintenance_was_on),
+        f.rebind_vars.len(),
+        if f.pool.is_some() {
+            "; connection pooler present"
+        } else {
+            ""
+        }
+    )
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn journal_now() -> String {
+    crate::journal::now()
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64 / 100 * 100)
+}
+
+/// Bytes for people: 1.5 MB.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

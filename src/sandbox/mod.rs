@@ -1,0 +1,1 @@
+//! A local simulated Heroku for tests, rehearsals and the demo.

@@ -1,0 +1,919 @@
+//! The migration as an explicit state machine: one flat, ordered list of
+//! named steps, each with its forward action and the compensating action that
+//! undoes it, and the pure functions that decide what happens next.
+//!
+//! Nothing here does I/O. The executor (`crate::migrate`) asks these
+//! functions what to do, performs it against Heroku, and journals it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::heroku::types::{DynoSizeRef, Formation, FormationUpdate, Transfer};
+use crate::journal::{Direction, Facts, Journal, ProcessRecord, StepState};
+
+/// One step of a migration, in the order they run.
+///
+/// Each step performs at most one side effect on the app, so that "intent
+/// journaled, outcome not" names exactly one request whose fate is in doubt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Read and check everything; changes nothing.
+    Preflight,
+    /// Create the target add-on under a name chosen in advance.
+    CreateTarget,
+    /// Wait until the target add-on is provisioned and available.
+    WaitTarget,
+    /// Give the source database a second attachment so it stays reachable
+    /// after DATABASE moves (as `heroku pg:promote` does).
+    AliasSource,
+    /// Maintenance mode on (skipped when it already was).
+    MaintenanceOn,
+    /// Scale every process type to zero in one request.
+    ScaleDown,
+    /// Wait until no dyno of the scaled-down types is left.
+    WaitDynos,
+    /// Start the Heroku Postgres transfer source → target.
+    StartCopy,
+    /// Follow the transfer until it succeeds, fails or stalls.
+    WaitCopy,
+    /// Attach the target as DATABASE.
+    PromoteTarget,
+    /// Re-point DATABASE_CONNECTION_POOL at the target (when present).
+    RepointPool,
+    /// Set every other config var that held the old URL to the new one.
+    RebindConfig,
+    /// Scale back to exactly the recorded formation.
+    ScaleUp,
+    /// Maintenance mode off (only when it was off before).
+    MaintenanceOff,
+}
+
+/// The compensating action of a step, run by rollback in reverse order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Undo {
+    /// Nothing to undo (reads and waits).
+    Nothing,
+    /// Destroy the target add-on this run created (unless `--keep-target`).
+    DestroyTarget,
+    /// Remove the alias attachment this run created for the source.
+    DetachAlias,
+    /// Maintenance off again.
+    MaintenanceOff,
+    /// Scale back to the recorded formation.
+    RestoreFormation,
+    /// Cancel the transfer if it is still running.
+    CancelTransfer,
+    /// Attach the source add-on as DATABASE again.
+    ReattachSource,
+    /// Point DATABASE_CONNECTION_POOL at the source again.
+    RepointPoolToSource,
+    /// Set the rebound config vars to the source URL again.
+    RestoreConfig,
+    /// Scale to zero again and wait for the dynos to be gone.
+    ScaleToZero,
+    /// Maintenance on again.
+    MaintenanceOn,
+}
+
+impl Step {
+    /// Every step, in execution order.
+    pub const ALL: [Step; 14] = [
+        Step::Preflight,
+        Step::CreateTarget,
+        Step::WaitTarget,
+        Step::AliasSource,
+        Step::MaintenanceOn,
+        Step::ScaleDown,
+        Step::WaitDynos,
+        Step::StartCopy,
+        Step::WaitCopy,
+        Step::PromoteTarget,
+        Step::RepointPool,
+        Step::RebindConfig,
+        Step::ScaleUp,
+        Step::MaintenanceOff,
+    ];
+
+    /// The step's name as journaled and shown (`create-target`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::CreateTarget => "create-target",
+            Step::WaitTarget => "wait-target",
+            Step::AliasSource => "alias-source",
+            Step::MaintenanceOn => "maintenance-on",
+            Step::ScaleDown => "scale-down",
+            Step::WaitDynos => "wait-dynos",
+            Step::StartCopy => "start-copy",
+            Step::WaitCopy => "wait-copy",
+            Step::PromoteTarget => "promote-target",
+            Step::RepointPool => "repoint-pool",
+            Step::RebindConfig => "rebind-config",
+            Step::ScaleUp => "scale-up",
+            Step::MaintenanceOff => "maintenance-off",
+        }
+    }
+
+    /// What the step does, in a few words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Preflight => "check the app, the source database and the plan",
+            Step::CreateTarget => "create the target add-on",
+            Step::WaitTarget => "wait until the target is provisioned",
+            Step::AliasSource => "keep the old database attached under a second name",
+            Step::MaintenanceOn => "turn maintenance mode on",
+            Step::ScaleDown => "scale every process type to zero",
+            Step::WaitDynos => "wait until the dynos are gone",
+            Step::StartCopy => "start the transfer to the target",
+            Step::WaitCopy => "copy the data",
+            Step::PromoteTarget => "attach the target as DATABASE",
+            Step::RepointPool => "re-point DATABASE_CONNECTION_POOL",
+            Step::RebindConfig => "rebind config vars that held the old URL",
+            Step::ScaleUp => "scale back to the original formation",
+            Step::MaintenanceOff => "turn maintenance mode off",
+        }
+    }
+
+    /// Whether the step changes something on Heroku (and so writes an
+    /// intent record before its request and an outcome record after it).
+    pub fn has_side_effect(self) -> bool {
+        !matches!(
+            self,
+            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy
+        )
+    }
+
+    /// The compensating action.
+    pub fn undo(self) -> Undo {
+        match self {
+            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy => Undo::Nothing,
+            Step::CreateTarget => Undo::DestroyTarget,
+            Step::AliasSource => Undo::DetachAlias,
+            Step::MaintenanceOn => Undo::MaintenanceOff,
+            Step::ScaleDown => Undo::RestoreFormation,
+            Step::StartCopy => Undo::CancelTransfer,
+            Step::PromoteTarget => Undo::ReattachSource,
+            Step::RepointPool => Undo::RepointPoolToSource,
+            Step::RebindConfig => Undo::RestoreConfig,
+            Step::ScaleUp => Undo::ScaleToZero,
+            Step::MaintenanceOff => Undo::MaintenanceOn,
+        }
+    }
+
+    /// Whether the step runs while the app is down (maintenance on and
+    /// dynos at zero).
+    pub fn in_window(self) -> bool {
+        let i = self.index();
+        i >= Step::MaintenanceOn.index() && i <= Step::MaintenanceOff.index()
+    }
+
+    /// Position in [`Step::ALL`].
+    pub fn index(self) -> usize {
+        Step::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(Step::ALL.len())
+    }
+
+    /// Parse a step name as shown by [`Step::name`].
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.iter().copied().find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Undo {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Undo::Nothing => "nothing to undo",
+            Undo::DestroyTarget => "destroy the target add-on",
+            Undo::DetachAlias => "remove the old database's second attachment",
+            Undo::MaintenanceOff => "turn maintenance mode off",
+            Undo::RestoreFormation => "scale back to the original formation",
+            Undo::CancelTransfer => "cancel the transfer if it still runs",
+            Undo::ReattachSource => "attach the old database as DATABASE again",
+            Undo::RepointPoolToSource => "point DATABASE_CONNECTION_POOL at the old database",
+            Undo::RestoreConfig => "set the rebound config vars to the old URL",
+            Undo::ScaleToZero => "scale to zero and wait for the dynos to be gone",
+            Undo::MaintenanceOn => "turn maintenance mode on",
+        }
+    }
+}
+
+/// Why a step needs no action for this app, decided from the preflight
+/// facts alone; `None` means the step must run.
+pub fn skip_reason(step: Step, facts: &Facts) -> Option<&'static str> {
+    match step {
+        Step::AliasSource if !facts.source_other_attachments.is_empty() => {
+            Some("the old database already has another attachment")
+        }
+        Step::MaintenanceOn if facts.maintenance_was_on => Some("maintenance was already on"),
+        Step::MaintenanceOff if facts.maintenance_was_on => {
+            Some("maintenance was on before the run, so it stays on")
+        }
+        Step::ScaleDown | Step::WaitDynos | Step::ScaleUp if running_types(facts).is_empty() => {
+            Some("no process type has dynos")
+        }
+        Step::RepointPool if facts.pool.is_none() => Some("the app has no connection pooler"),
+        Step::RebindConfig if facts.rebind_vars.is_empty() => {
+            Some("no other config var holds the old URL")
+        }
+        _ => None,
+    }
+}
+
+/// What the forward executor must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextForward {
+    /// Run this step (it is pending, or failed and may be retried).
+    Run(Step),
+    /// This step's intent was journaled but not its outcome: reconcile it
+    /// against the live API before doing anything else.
+    InDoubt(Step),
+    /// Every step is done or skipped.
+    Finished,
+}
+
+/// The next forward action for a journal.
+pub fn next_forward(journal: &Journal) -> NextForward {
+    for record in &journal.steps {
+        match record.state {
+            StepState::Done | StepState::Skipped => continue,
+            StepState::Running if record.step.has_side_effect() => {
+                return NextForward::InDoubt(record.step)
+            }
+            _ => return NextForward::Run(record.step),
+        }
+    }
+    NextForward::Finished
+}
+
+/// What rollback must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRollback {
+    /// Undo this step (its forward action completed, or may have).
+    Undo(Step, Undo),
+    /// Nothing left to undo.
+    Finished,
+}
+
+/// The next undo: the latest step whose forward action took effect (or may
+/// have, when it is in doubt) and whose undo is not finished yet.
+pub fn next_rollback(journal: &Journal) -> NextRollback {
+    for record in journal.steps.iter().rev() {
+        let forward_may_have_acted = matches!(
+            record.state,
+            StepState::Done | StepState::Running | StepState::Failed
+        );
+        let undo_finished = matches!(
+            record.undo,
+            Some(StepState::Done) | Some(StepState::Skipped)
+        );
+        if forward_may_have_acted && !undo_finished && record.step.undo() != Undo::Nothing {
+            return NextRollback::Undo(record.step, record.step.undo());
+        }
+    }
+    NextRollback::Finished
+}
+
+/// Whether the app has run on the new database: its dynos were scaled back
+/// up (or maintenance turned off) after the cut-over. Rolling back from
+/// there would strand what it wrote, so rollback needs `--force`.
+pub fn app_ran_on_target(journal: &Journal) -> bool {
+    let promoted = journal.step_state(Step::PromoteTarget) == Some(StepState::Done);
+    let resumed = [Step::ScaleUp, Step::MaintenanceOff].iter().any(|s| {
+        matches!(
+            journal.step_state(*s),
+            Some(StepState::Done) | Some(StepState::Running)
+        ) && journal.skip_reason(*s).is_none()
+    });
+    promoted && resumed && journal.direction == Direction::Forward
+}
+
+/// The process types that had dynos before the run.
+pub fn running_types(facts: &Facts) -> Vec<&ProcessRecord> {
+    facts.formation.iter().filter(|p| p.quantity > 0).collect()
+}
+
+/// The one batch update that scales every running process type to zero.
+pub fn scale_down_updates(facts: &Facts) -> Vec<FormationUpdate> {
+    running_types(facts)
+        .into_iter()
+        .map(|p| FormationUpdate {
+            process_type: p.process_type.clone(),
+            quantity: 0,
+            dyno_size: None,
+        })
+        .collect()
+}
+
+/// The one batch update that restores the recorded formation. A size is
+/// sent only where the live formation's size differs from the recorded one
+/// (sizes survive a scale to zero, so normally none is sent). `current` may
+/// be empty when the live formation is unknown; then every size is sent.
+pub fn scale_up_updates(facts: &Facts, current: &[Formation]) -> Vec<FormationUpdate> {
+    running_types(facts)
+        .into_iter()
+        .map(|p| {
+            let live_size = current
+                .iter()
+                .find(|f| f.process_type == p.process_type)
+                .and_then(|f| f.size_name());
+            let dyno_size = match (&p.size, live_size) {
+                (Some(want), Some(have)) if want.eq_ignore_ascii_case(have) => None,
+                (Some(want), _) => Some(DynoSizeRef { name: want.clone() }),
+                (None, _) => None,
+            };
+            FormationUpdate {
+                process_type: p.process_type.clone(),
+                quantity: p.quantity,
+                dyno_size,
+            }
+        })
+        .collect()
+}
+
+/// Whether the live formation equals the recorded one (quantities and sizes).
+pub fn formation_matches(recorded: &[ProcessRecord], live: &[Formation]) -> bool {
+    recorded.iter().all(|p| {
+        live.iter().any(|f| {
+            f.process_type == p.process_type
+                && f.quantity == p.quantity
+                && match (&p.size, f.size_name()) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                    _ => true,
+                }
+        })
+    }) && live
+        .iter()
+        .filter(|f| f.quantity > 0)
+        .all(|f| recorded.iter().any(|p| p.process_type == f.process_type))
+}
+
+/// The parts of a `postgres://` URL that identify a database, without the
+/// credentials: host, port and database path.
+fn database_identity(url: &str) -> Option<(String, u16, String)> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return None;
+    }
+    Some((
+        parsed.host_str()?.to_ascii_lowercase(),
+        parsed.port().unwrap_or(5432),
+        parsed.path().to_string(),
+    ))
+}
+
+/// Whether two config values name the same database, as the official CLI's
+/// `configVarNamesFromValue` decides: equal strings, or both `postgres://`
+/// URLs with the same host, port and database path (credentials may differ).
+pub fn same_database(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (database_identity(a), database_identity(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The names of the plain config vars (not owned by an attachment) that
+/// hold the source database's URL and must follow it to the target.
+pub fn rebind_candidates(
+    config: &BTreeMap<String, String>,
+    source_url: &str,
+    attachment_owned: &BTreeSet<String>,
+) -> Vec<String> {
+    config
+        .iter()
+        .filter(|(name, value)| {
+            !attachment_owned.contains(*name) && same_database(value, source_url)
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// What one look at a transfer says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyVerdict {
+    /// Still copying.
+    Running { processed: u64, total: Option<u64> },
+    /// Finished and Heroku reports success.
+    Succeeded { processed: u64 },
+    /// Finished without success (or cancelled); carries the last log lines.
+    Failed {
+        reason: String,
+        last_logs: Vec<String>,
+    },
+}
+
+/// Judge a transfer from its latest status.
+pub fn copy_verdict(t: &Transfer) -> CopyVerdict {
+    let processed = t.processed_bytes.unwrap_or(0);
+    if t.canceled_at.is_some() {
+        return CopyVerdict::Failed {
+            reason: "the transfer was cancelled".into(),
+            last_logs: last_logs(t, 5),
+        };
+    }
+    if t.finished_at.is_none() {
+        return CopyVerdict::Running {
+            processed,
+            total: t.source_bytes,
+        };
+    }
+    match t.succeeded {
+        Some(true) => CopyVerdict::Succeeded { processed },
+        _ => CopyVerdict::Failed {
+            reason: "Heroku reports the transfer finished without success".into(),
+            last_logs: last_logs(t, 5),
+        },
+    }
+}
+
+fn last_logs(t: &Transfer, n: usize) -> Vec<String> {
+    let start = t.logs.len().saturating_sub(n);
+    t.logs[start..]
+        .iter()
+        .map(|l| crate::secrets::redact(&l.message))
+        .collect()
+}
+
+/// Tracks a transfer's progress over time to notice a stall.
+#[derive(Debug, Clone)]
+pub struct StallWatch {
+    limit: Duration,
+    last_bytes: Option<u64>,
+    since: Duration,
+}
+
+impl StallWatch {
+    pub fn new(limit: Duration) -> StallWatch {
+        StallWatch {
+            limit,
+            last_bytes: None,
+            since: Duration::ZERO,
+        }
+    }
+
+    /// Record the bytes seen at time `now` (since the watch began); true when
+    /// no progress was made for longer than the limit.
+    pub fn stalled(&mut self, processed: u64, now: Duration) -> bool {
+        if self.last_bytes != Some(processed) {
+            self.last_bytes = Some(processed);
+            self.since = now;
+            return false;
+        }
+        now.saturating_sub(self.since) > self.limit
+    }
+}
+
+/// How long to wait before the next look at something that is expected to
+/// finish soon (a drain, a provision): quickly at first, then backing off to
+/// `cap`.
+pub fn backoff_poll(elapsed: Duration, cap: Duration) -> Duration {
+    let ms = elapsed.as_millis() as u64;
+    let d = if ms < 2_000 {
+        Duration::from_millis(250)
+    } else if ms < 10_000 {
+        Duration::from_millis(500)
+    } else if ms < 60_000 {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(5)
+    };
+    d.min(cap)
+}
+
+/// How long to wait before the next look at a transfer: predict the finish
+/// from the processed-bytes rate and look again just after it, never sooner
+/// than `min` nor later than `max`.
+pub fn copy_poll(
+    elapsed: Duration,
+    processed: u64,
+    total: Option<u64>,
+    min: Duration,
+    max: Duration,
+) -> Duration {
+    let secs = elapsed.as_secs_f64();
+    let predicted = match total {
+        Some(total) if processed > 0 && secs > 0.0 && total > processed => {
+            let rate = processed as f64 / secs;
+            let remaining = (total - processed) as f64 / rate;
+            // Aim a little past the predicted end; halve the wait when far
+            // off so that a rate change is noticed.
+            Some(Duration::from_secs_f64(if remaining > 4.0 {
+                remaining / 2.0
+            } else {
+                remaining + 0.05
+            }))
+        }
+        _ => None,
+    };
+    let fallback = backoff_poll(elapsed, max);
+    predicted.unwrap_or(fallback).clamp(min, max)
+}
+
+/// Validate and normalise a plan name: `essential-0` becomes
+/// `heroku-postgresql:essential-0`; another service is refused.
+pub fn normalise_plan(plan: &str) -> Result<String, String> {
+    let plan = plan.trim();
+    let (service, name) = match plan.split_once(':') {
+        Some((s, n)) => (s, n),
+        None => ("heroku-postgresql", plan),
+    };
+    if service != "heroku-postgresql" {
+        return Err(format!(
+            "`{plan}` is not a Heroku Postgres plan: pgmigrate moves databases between \
+             heroku-postgresql plans; pass --to heroku-postgresql:PLAN (for example \
+             heroku-postgresql:standard-0)"
+        ));
+    }
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(format!(
+            "`{plan}` is not a valid plan name: plan names look like \
+             heroku-postgresql:standard-0; see `heroku addons:plans heroku-postgresql`"
+        ));
+    }
+    Ok(format!("heroku-postgresql:{name}"))
+}
+
+/// Whether `name` is a valid Heroku app name.
+pub fn valid_app_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (3..=30).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::tests::sample_journal;
+    use crate::journal::PoolRecord;
+
+    fn formation(t: &str, q: u32, size: &str) -> Formation {
+        Formation {
+            process_type: t.into(),
+            quantity: q,
+            size: Some(size.into()),
+            dyno_size: None,
+        }
+    }
+
+    #[test]
+    fn steps_are_in_order_and_named_uniquely() {
+        let names: BTreeSet<_> = Step::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), Step::ALL.len());
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i);
+            assert_eq!(Step::from_name(s.name()), Some(*s));
+        }
+        assert!(Step::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn every_side_effect_has_an_undo_and_every_wait_none() {
+        for s in Step::ALL {
+            assert_eq!(s.has_side_effect(), s.undo() != Undo::Nothing, "{s}");
+        }
+    }
+
+    #[test]
+    fn the_window_is_maintenance_on_to_off() {
+        let inside: Vec<_> = Step::ALL.iter().filter(|s| s.in_window()).collect();
+        assert_eq!(inside.first(), Some(&&Step::MaintenanceOn));
+        assert_eq!(inside.last(), Some(&&Step::MaintenanceOff));
+        assert!(!Step::AliasSource.in_window());
+        assert!(!Step::WaitTarget.in_window());
+    }
+
+    #[test]
+    fn skips_follow_the_facts() {
+        let mut j = sample_journal();
+        let facts = j.facts.as_mut().unwrap();
+        assert_eq!(skip_reason(Step::MaintenanceOn, facts), None);
+        assert!(skip_reason(Step::RepointPool, facts).is_some());
+        facts.maintenance_was_on = true;
+        assert!(skip_reason(Step::MaintenanceOn, facts).is_some());
+        assert!(skip_reason(Step::MaintenanceOff, facts).is_some());
+        facts.pool = Some(PoolRecord {
+            attachment_id: "p".into(),
+            name: "DATABASE_CONNECTION_POOL".into(),
+        });
+        assert_eq!(skip_reason(Step::RepointPool, facts), None);
+        facts.rebind_vars.clear();
+        assert!(skip_reason(Step::RebindConfig, facts).is_some());
+        for p in &mut facts.formation {
+            p.quantity = 0;
+        }
+        assert!(skip_reason(Step::ScaleDown, facts).is_some());
+        assert!(skip_reason(Step::ScaleUp, facts).is_some());
+        facts
+            .source_other_attachments
+            .push("HEROKU_POSTGRESQL_RED".into());
+        assert!(skip_reason(Step::AliasSource, facts).is_some());
+    }
+
+    #[test]
+    fn next_forward_walks_the_list_and_flags_doubt() {
+        let mut j = sample_journal();
+        assert_eq!(next_forward(&j), NextForward::Run(Step::Preflight));
+        j.steps[0].state = StepState::Done;
+        assert_eq!(next_forward(&j), NextForward::Run(Step::CreateTarget));
+        j.steps[1].state = StepState::Running;
+        assert_eq!(next_forward(&j), NextForward::InDoubt(Step::CreateTarget));
+        j.steps[1].state = StepState::Done;
+        j.steps[2].state = StepState::Running; // a wait: simply run again
+        assert_eq!(next_forward(&j), NextForward::Run(Step::WaitTarget));
+        j.steps[2].state = StepState::Failed;
+        assert_eq!(next_forward(&j), NextForward::Run(Step::WaitTarget));
+        for r in &mut j.steps {
+            r.state = StepState::Skipped;
+        }
+        assert_eq!(next_forward(&j), NextForward::Finished);
+    }
+
+    #[test]
+    fn rollback_undoes_in_reverse_and_includes_doubtful_steps() {
+        let mut j = sample_journal();
+        let set = |j: &mut Journal, s: Step, st: StepState| {
+            j.steps[s.index()].state = st;
+        };
+        set(&mut j, Step::Preflight, StepState::Done);
+        set(&mut j, Step::CreateTarget, StepState::Done);
+        set(&mut j, Step::WaitTarget, StepState::Done);
+        set(&mut j, Step::AliasSource, StepState::Skipped);
+        set(&mut j, Step::MaintenanceOn, StepState::Done);
+        set(&mut j, Step::ScaleDown, StepState::Running);
+        assert_eq!(
+            next_rollback(&j),
+            NextRollback::Undo(Step::ScaleDown, Undo::RestoreFormation)
+        );
+        j.steps[Step::ScaleDown.index()].undo = Some(StepState::Done);
+        assert_eq!(
+            next_rollback(&j),
+            NextRollback::Undo(Step::MaintenanceOn, Undo::MaintenanceOff)
+        );
+        j.steps[Step::MaintenanceOn.index()].undo = Some(StepState::Done);
+        assert_eq!(
+            next_rollback(&j),
+            NextRollback::Undo(Step::CreateTarget, Undo::DestroyTarget)
+        );
+        j.steps[Step::CreateTarget.index()].undo = Some(StepState::Skipped);
+        assert_eq!(next_rollback(&j), NextRollback::Finished);
+    }
+
+    #[test]
+    fn app_ran_on_target_only_after_scale_up_following_promote() {
+        let mut j = sample_journal();
+        assert!(!app_ran_on_target(&j));
+        j.steps[Step::PromoteTarget.index()].state = StepState::Done;
+        assert!(!app_ran_on_target(&j));
+        j.steps[Step::ScaleUp.index()].state = StepState::Running;
+        assert!(app_ran_on_target(&j));
+    }
+
+    #[test]
+    fn scale_down_is_one_batch_of_running_types() {
+        let j = sample_journal();
+        let u = scale_down_updates(j.facts.as_ref().unwrap());
+        assert_eq!(u.len(), 2);
+        assert!(u.iter().all(|u| u.quantity == 0 && u.dyno_size.is_none()));
+    }
+
+    #[test]
+    fn scale_up_sends_a_size_only_when_it_drifted() {
+        let j = sample_journal();
+        let facts = j.facts.as_ref().unwrap();
+        let live = vec![
+            formation("web", 0, "standard-2X"),
+            formation("worker", 0, "performance-m"),
+        ];
+        let u = scale_up_updates(facts, &live);
+        assert_eq!(u[0].quantity, 2);
+        assert_eq!(u[0].dyno_size, None);
+        assert_eq!(
+            u[1].dyno_size,
+            Some(DynoSizeRef {
+                name: "standard-1X".into()
+            })
+        );
+        let all = scale_up_updates(facts, &[]);
+        assert!(all.iter().all(|u| u.dyno_size.is_some()));
+    }
+
+    #[test]
+    fn formation_match_compares_quantity_and_size() {
+        let j = sample_journal();
+        let rec = &j.facts.as_ref().unwrap().formation;
+        let mut live = vec![
+            formation("web", 2, "Standard-2X"),
+            formation("worker", 1, "standard-1X"),
+            formation("release", 0, "standard-1X"),
+        ];
+        assert!(formation_matches(rec, &live));
+        live[1].quantity = 0;
+        assert!(!formation_matches(rec, &live));
+        live[1].quantity = 1;
+        live[0].size = Some("performance-l".into());
+        assert!(!formation_matches(rec, &live));
+        live[0].size = Some("standard-2X".into());
+        live.push(formation("clock", 1, "basic"));
+        assert!(!formation_matches(rec, &live));
+    }
+
+    #[test]
+    fn same_database_ignores_credentials_but_not_host_port_or_path() {
+        let a = "postgres://u1:p1@db.example.com:5432/d1";
+        assert!(same_database(a, a));
+        assert!(same_database(a, "postgresql://other:pw@DB.example.com/d1"));
+        assert!(!same_database(a, "postgres://u1:p1@db.example.com:5433/d1"));
+        assert!(!same_database(a, "postgres://u1:p1@db.example.com:5432/d2"));
+        assert!(!same_database(a, "redis://u1:p1@db.example.com:5432/d1"));
+        assert!(!same_database(a, "not a url"));
+    }
+
+    #[test]
+    fn rebind_candidates_skip_attachment_owned_vars() {
+        let src = "postgres://u:p@h:5432/d";
+        let config: BTreeMap<String, String> = [
+            ("DATABASE_URL", src),
+            ("HEROKU_POSTGRESQL_RED_URL", src),
+            ("COPY_URL", src),
+            ("SAME_HOST", "postgres://x:y@h/d"),
+            ("OTHER", "postgres://u:p@h:5432/other"),
+            ("PLAIN", "hello"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let owned: BTreeSet<String> = ["DATABASE_URL", "HEROKU_POSTGRESQL_RED_URL"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            rebind_candidates(&config, src, &owned),
+            vec!["COPY_URL".to_string(), "SAME_HOST".to_string()]
+        );
+    }
+
+    fn transfer() -> Transfer {
+        Transfer {
+            uuid: "u".into(),
+            num: Some(1),
+            from_name: None,
+            to_name: None,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            canceled_at: None,
+            succeeded: None,
+            processed_bytes: Some(10),
+            source_bytes: Some(100),
+            logs: vec![],
+        }
+    }
+
+    #[test]
+    fn copy_verdicts() {
+        let mut t = transfer();
+        assert_eq!(
+            copy_verdict(&t),
+            CopyVerdict::Running {
+                processed: 10,
+                total: Some(100)
+            }
+        );
+        t.finished_at = Some("now".into());
+        t.succeeded = Some(true);
+        assert_eq!(copy_verdict(&t), CopyVerdict::Succeeded { processed: 10 });
+        t.succeeded = Some(false);
+        t.logs = (0..8)
+            .map(|i| crate::heroku::types::TransferLog {
+                created_at: None,
+                message: format!("line {i} postgres://u:secret@h/d"),
+            })
+            .collect();
+        match copy_verdict(&t) {
+            CopyVerdict::Failed { last_logs, .. } => {
+                assert_eq!(last_logs.len(), 5);
+                assert!(last_logs[4].starts_with("line 7"));
+                assert!(!last_logs.iter().any(|l| l.contains("secret")));
+            }
+            other => panic!("{other:?}"),
+        }
+        t.succeeded = None;
+        assert!(matches!(copy_verdict(&t), CopyVerdict::Failed { .. }));
+    }
+
+    #[test]
+    fn stall_watch_fires_only_after_the_limit_without_progress() {
+        let mut w = StallWatch::new(Duration::from_secs(10));
+        assert!(!w.stalled(0, Duration::from_secs(0)));
+        assert!(!w.stalled(0, Duration::from_secs(10)));
+        assert!(w.stalled(0, Duration::from_secs(11)));
+        assert!(!w.stalled(5, Duration::from_secs(12)));
+        assert!(!w.stalled(5, Duration::from_secs(21)));
+        assert!(w.stalled(5, Duration::from_secs(23)));
+    }
+
+    #[test]
+    fn polls_back_off_and_predict_the_copy_end() {
+        let cap = Duration::from_secs(5);
+        assert_eq!(
+            backoff_poll(Duration::ZERO, cap),
+            Duration::from_millis(250)
+        );
+        assert!(backoff_poll(Duration::from_secs(30), cap) > Duration::from_millis(500));
+        assert_eq!(backoff_poll(Duration::from_secs(3600), cap), cap);
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(30);
+        // 1 MB/s, 1 MB left: look again just after 1 s.
+        let d = copy_poll(
+            Duration::from_secs(9),
+            9_000_000,
+            Some(10_000_000),
+            min,
+            max,
+        );
+        assert!(
+            d > Duration::from_secs(1) && d < Duration::from_millis(1200),
+            "{d:?}"
+        );
+        // Far from the end: half the predicted remainder, capped.
+        let d = copy_poll(
+            Duration::from_secs(10),
+            1_000_000,
+            Some(1_000_000_000),
+            min,
+            max,
+        );
+        assert_eq!(d, max);
+        // No size known: the back-off schedule.
+        let d = copy_poll(Duration::from_secs(1), 0, None, min, max);
+        assert_eq!(d, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_simulated_hour_long_copy_stays_under_200_polls() {
+        let total = 3_600_000_000u64; // 1 MB/s for an hour
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(30));
+        let mut t = Duration::ZERO;
+        let mut polls = 0;
+        loop {
+            let processed = (t.as_secs_f64() * 1e6).min(total as f64) as u64;
+            polls += 1;
+            if processed >= total {
+                break;
+            }
+            t += copy_poll(t, processed, Some(total), min, max);
+        }
+        assert!(polls <= 200, "{polls} polls");
+        assert!(
+            t - Duration::from_secs(3600) < Duration::from_millis(500),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn plan_names_are_normalised_or_refused() {
+        assert_eq!(
+            normalise_plan("essential-0").unwrap(),
+            "heroku-postgresql:essential-0"
+        );
+        assert_eq!(
+            normalise_plan("heroku-postgresql:standard-0").unwrap(),
+            "heroku-postgresql:standard-0"
+        );
+        assert!(normalise_plan("heroku-redis:mini").is_err());
+        assert!(normalise_plan("heroku-postgresql:").is_err());
+        assert!(normalise_plan("heroku-postgresql:Bad Plan").is_err());
+    }
+
+    #[test]
+    fn app_names() {
+        assert!(valid_app_name("my-app-1"));
+        assert!(!valid_app_name("My-App"));
+        assert!(!valid_app_name("ab"));
+        assert!(!valid_app_name("1app"));
+        assert!(!valid_app_name("app-"));
+        assert!(!valid_app_name(&"a".repeat(31)));
+    }
+}
