@@ -5,6 +5,7 @@
 //! The binary (`src/main.rs`) only parses arguments and renders results; the
 //! work lives here and reports through return values and `tracing` events.
 
+pub mod cli;
 pub mod error;
 pub mod heroku;
 pub mod journal;
@@ -12,5 +13,6 @@ pub mod lock;
 pub mod migrate;
 pub mod sandbox;
 pub mod secrets;
+pub mod sim;
 pub mod status;
 pub mod steps;

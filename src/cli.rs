@@ -1,0 +1,705 @@
+//! The command line: clap definitions, turning raw arguments into checked
+//! settings in one place, dispatch to the library, and rendering results
+//! for people (plain lines) or scripts (JSON). The only module that prints.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{exit, Error};
+use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
+use crate::journal::{Home, RunOptions};
+use crate::migrate::{human_bytes, Migration, Observer, Progress, RunRequest, Settings};
+use crate::status::{self, StatusReport};
+use crate::steps::{self, Step};
+
+const EXAMPLES_RUN: &str = "Examples:\n  pgmigrate run --app myapp\n  pgmigrate run --app myapp --to heroku-postgresql:standard-0 --confirm myapp";
+const EXAMPLES_STATUS: &str =
+    "Examples:\n  pgmigrate status --app myapp\n  pgmigrate status --app myapp --json\n  pgmigrate status --all";
+const EXAMPLES_RESUME: &str = "Example:\n  pgmigrate resume --app myapp --confirm myapp";
+const EXAMPLES_ROLLBACK: &str = "Examples:\n  pgmigrate rollback --app myapp --confirm myapp\n  pgmigrate rollback --app myapp --confirm myapp --keep-target";
+const EXAMPLES_SANDBOX: &str =
+    "Example:\n  pgmigrate sandbox --port 5050 --scenario fixtures/scenarios/demo.json";
+const EXAMPLES_DEMO: &str = "Example:\n  pgmigrate demo";
+
+/// Move a Heroku app's Postgres database to another plan, journaled,
+/// resumable and reversible.
+#[derive(Debug, Parser)]
+#[command(name = "pgmigrate", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the app's database to a new add-on of another plan.
+    #[command(after_help = EXAMPLES_RUN)]
+    Run(RunArgs),
+    /// Show where the app's latest migration stands.
+    #[command(after_help = EXAMPLES_STATUS)]
+    Status(StatusArgs),
+    /// Continue the app's unfinished migration from its journal.
+    #[command(after_help = EXAMPLES_RESUME)]
+    Resume(ResumeArgs),
+    /// Undo the app's latest migration step by step.
+    #[command(after_help = EXAMPLES_ROLLBACK)]
+    Rollback(RollbackArgs),
+    /// Serve a local simulated Heroku to rehearse against.
+    #[command(after_help = EXAMPLES_SANDBOX)]
+    Sandbox(SandboxArgs),
+    /// Run a whole migration against a built-in sandbox and show its status.
+    #[command(after_help = EXAMPLES_DEMO)]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct AppArg {
+    /// The Heroku app (default: $HEROKU_APP).
+    #[arg(short, long)]
+    app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ConfirmArg {
+    /// Answer the confirmation prompt: the app's name.
+    #[arg(long, value_name = "APP")]
+    confirm: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+struct Timeouts {
+    /// Seconds to wait for the target add-on to be provisioned.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    provision_timeout: u64,
+    /// Seconds to wait for scaled-down dynos to stop.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    drain_timeout: u64,
+    /// Seconds without copy progress before the copy counts as stalled.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    copy_stall_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    app: AppArg,
+    /// The target plan.
+    #[arg(
+        long,
+        value_name = "PLAN",
+        default_value = "heroku-postgresql:essential-0"
+    )]
+    to: String,
+    /// The attachment of the database to move.
+    #[arg(long, value_name = "ATTACHMENT", default_value = "DATABASE")]
+    from: String,
+    #[command(flatten)]
+    confirm: ConfirmArg,
+    /// Allow a target plan equal to the source's.
+    #[arg(long)]
+    force: bool,
+    /// Stop before this step and leave the run resumable (e.g. maintenance-on, promote-target).
+    #[arg(long, value_name = "STEP", value_parser = parse_step)]
+    stop_before: Option<Step>,
+    #[command(flatten)]
+    timeouts: Timeouts,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    app: AppArg,
+    /// Print a JSON object (documented in the README) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// List every journaled run (of the app, or of all apps without --app).
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+struct ResumeArgs {
+    #[command(flatten)]
+    app: AppArg,
+    #[command(flatten)]
+    confirm: ConfirmArg,
+    /// Proceed even if the app was changed outside pgmigrate.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    timeouts: Timeouts,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    #[command(flatten)]
+    app: AppArg,
+    #[command(flatten)]
+    confirm: ConfirmArg,
+    /// Keep the target add-on instead of destroying it.
+    #[arg(long)]
+    keep_target: bool,
+    /// Roll back even after the app ran on the new database, or after drift.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    timeouts: Timeouts,
+}
+
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 5050)]
+    port: u16,
+    /// A scenario JSON file (default: the demo scenario).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// A scenario JSON file (default: the built-in demo app).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// The app of the scenario to migrate.
+    #[arg(long, default_value = "demo-app")]
+    app: String,
+}
+
+fn parse_step(s: &str) -> Result<Step, String> {
+    Step::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown step `{s}`; steps are: {}",
+            Step::ALL.map(|s| s.name()).join(", ")
+        )
+    })
+}
+
+/// Entry point of the binary: parse, run, report, exit.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_tracing(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            report_error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn report_error(e: &Error) {
+    let mut text = format!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!("\n  caused by: {s}"));
+        source = s.source();
+    }
+    let text = crate::secrets::redact(&text);
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("PGMIGRATE_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .filter(|_| verbose == 0 && !quiet)
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("pgmigrate={default},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn home_dir() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+}
+
+/// `--app`, else `HEROKU_APP`; validated.
+fn resolve_app(arg: &AppArg) -> Result<String, Error> {
+    let app = arg
+        .app
+        .clone()
+        .or_else(|| env("HEROKU_APP").filter(|s| !s.is_empty()))
+        .ok_or_else(|| Error::Usage("no app given: pass --app APP (or set HEROKU_APP)".into()))?;
+    if !steps::valid_app_name(&app) {
+        return Err(Error::Usage(format!(
+            "`{app}` is not a valid Heroku app name: app names are 3 to 30 characters, lower-case \
+             letters, digits and dashes, starting with a letter; check it with `heroku apps`"
+        )));
+    }
+    Ok(app)
+}
+
+fn client() -> Result<Client, Error> {
+    let endpoints = Endpoints::from_env(&env)?;
+    let token = crate::heroku::token_from_env(&env, home_dir().as_deref())?;
+    Ok(Client::new(endpoints, token, RetryPolicy::default()))
+}
+
+fn home() -> Result<Home, Error> {
+    Home::from_env(&env)
+}
+
+/// Check `--confirm`, or ask on a terminal; refuse without either.
+fn confirm(what: &str, app: &str, given: &ConfirmArg) -> Result<(), Error> {
+    if let Some(c) = &given.confirm {
+        if c == app {
+            return Ok(());
+        }
+        return Err(Error::Usage(format!(
+            "--confirm {c} does not match the app {app}: pass --confirm {app}"
+        )));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NotConfirmed {
+            what: what.to_string(),
+            app: app.to_string(),
+        });
+    }
+    let mut out = std::io::stdout();
+    let _ = write!(
+        out,
+        "{what} will change the app {app}.\nType the app name to confirm: "
+    );
+    let _ = out.flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::Usage(format!("cannot read the confirmation: {e}")))?;
+    if line.trim() == app {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "confirmation `{}` does not match {app}; nothing was changed",
+            line.trim()
+        )))
+    }
+}
+
+fn settings(t: &Timeouts) -> Settings {
+    Settings {
+        provision_timeout: Duration::from_secs(t.provision_timeout),
+        drain_timeout: Duration::from_secs(t.drain_timeout),
+        copy_stall_timeout: Duration::from_secs(t.copy_stall_timeout),
+        ..Settings::default()
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Status(a) => cmd_status(a),
+        Command::Resume(a) => cmd_resume(a),
+        Command::Rollback(a) => cmd_rollback(a),
+        Command::Sandbox(a) => cmd_sandbox(a),
+        Command::Demo(a) => cmd_demo(a),
+    }
+}
+
+fn cmd_run(a: RunArgs) -> Result<(), Error> {
+    let app = resolve_app(&a.app)?;
+    let to_plan = steps::normalise_plan(&a.to).map_err(Error::Usage)?;
+    let home = home()?;
+    let client = client()?;
+    confirm("pgmigrate run", &app, &a.confirm)?;
+    let mut s = settings(&a.timeouts);
+    s.force = a.force;
+    s.stop_before = a.stop_before;
+    let request = RunRequest {
+        app: app.clone(),
+        options: RunOptions {
+            to_plan,
+            from_attachment: a.from,
+        },
+    };
+    let out = Printer::new();
+    let started = Instant::now();
+    let journal = Migration::start(&client, &home, &request, s, &out)?;
+    print_summary(&journal, started.elapsed(), client.request_count());
+    Ok(())
+}
+
+fn cmd_resume(a: ResumeArgs) -> Result<(), Error> {
+    let app = resolve_app(&a.app)?;
+    let home = home()?;
+    let client = client()?;
+    confirm("pgmigrate resume", &app, &a.confirm)?;
+    let mut s = settings(&a.timeouts);
+    s.force = a.force;
+    let out = Printer::new();
+    let started = Instant::now();
+    let mut m = Migration::open(&client, &home, &app, "resume", s, &out)?;
+    let journal = m.resume()?;
+    print_summary(&journal, started.elapsed(), client.request_count());
+    Ok(())
+}
+
+fn cmd_rollback(a: RollbackArgs) -> Result<(), Error> {
+    let app = resolve_app(&a.app)?;
+    let home = home()?;
+    let client = client()?;
+    confirm("pgmigrate rollback", &app, &a.confirm)?;
+    let mut s = settings(&a.timeouts);
+    s.force = a.force;
+    s.keep_target = a.keep_target;
+    let out = Printer::new();
+    let mut m = Migration::open(&client, &home, &app, "rollback", s, &out)?;
+    let journal = m.rollback()?;
+    println!(
+        "Rolled back {}: {}",
+        journal.app,
+        status::outcome_words(&journal)
+    );
+    Ok(())
+}
+
+fn cmd_status(a: StatusArgs) -> Result<(), Error> {
+    let home = home()?;
+    if a.all {
+        let apps = match &a.app.app {
+            Some(_) => vec![resolve_app(&a.app)?],
+            None => home.apps()?,
+        };
+        let mut runs = Vec::new();
+        for app in apps {
+            for id in home.run_ids(&app)? {
+                runs.push(status::summarize(&home.load(&app, &id)?));
+            }
+        }
+        runs.sort_by(|x, y| y.run_id.cmp(&x.run_id));
+        if a.json {
+            print_json(
+                &serde_json::json!({ "status_version": status::STATUS_JSON_VERSION, "runs": runs }),
+            );
+        } else if runs.is_empty() {
+            println!("No migration is journaled in {}.", home.root().display());
+        } else {
+            for r in runs {
+                println!("{}  {:<30}  {}", r.run_id, r.app, r.summary);
+            }
+        }
+        return Ok(());
+    }
+    let app = resolve_app(&a.app)?;
+    let journal = home.latest(&app)?.ok_or_else(|| Error::NoRun {
+        app: app.clone(),
+        home: home.root().to_path_buf(),
+    })?;
+    let holder = crate::lock::current_holder(&home, &app);
+    let path = home.journal_path(&app, &journal.run_id);
+    let report = status::report(&journal, holder, &path);
+    if a.json {
+        print_json(&report);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+    }
+}
+
+/// Render a status report for people.
+pub fn render_report(r: &StatusReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "Migration {} of {}: {}\n",
+        r.run_id, r.app, r.summary
+    ));
+    s.push_str(&format!(
+        "  {} ({}) → {} as {}\n",
+        r.source_addon.as_deref().unwrap_or("?"),
+        r.source_plan.as_deref().unwrap_or("?"),
+        r.target_addon,
+        r.target_plan
+    ));
+    if let Some(h) = &r.running_process {
+        s.push_str(&format!("  Running now: {h}\n"));
+    }
+    s.push_str("\nSteps:\n");
+    for st in &r.steps {
+        let state = if st.in_doubt {
+            "IN DOUBT".to_string()
+        } else {
+            serde_json::to_value(st.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let dur = st
+            .duration_ms
+            .map(|ms| format!(" {:.1}s", ms as f64 / 1000.0))
+            .unwrap_or_default();
+        let at = st
+            .started_at
+            .as_deref()
+            .map(|t| format!(" {}", t.get(11..19).unwrap_or(t)))
+            .unwrap_or_default();
+        let undo = st
+            .undo
+            .and_then(|u| serde_json::to_value(u).ok())
+            .and_then(|v| v.as_str().map(|u| format!("  [undo: {u}]")))
+            .unwrap_or_default();
+        s.push_str(&format!("  {:<16} {:<8}{at}{dur}{undo}\n", st.name, state));
+        if let Some(n) = &st.note {
+            if st.state != crate::journal::StepState::Done {
+                s.push_str(&format!(
+                    "  {:<16} {}\n",
+                    "",
+                    n.lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    let a = &r.answers;
+    s.push_str("\nWhere things stand:\n");
+    for (q, ans) in [
+        ("Copy", &a.copy),
+        ("DATABASE_URL", &a.database_url),
+        ("Config vars", &a.rebinding),
+        ("Maintenance", &a.maintenance),
+        ("Formation", &a.formation),
+        ("Target add-on", &a.target_addon),
+    ] {
+        s.push_str(&format!("  {q:<14} {}\n", ans.words));
+    }
+    if r.next_commands.is_empty() {
+        s.push_str("\nNothing to do next.\n");
+    } else {
+        s.push_str("\nNext:\n");
+        for c in &r.next_commands {
+            s.push_str(&format!("  {c}\n"));
+        }
+    }
+    s.push_str(&format!("\nJournal: {}\n", r.journal_path));
+    s
+}
+
+fn print_report(r: &StatusReport) {
+    print!("{}", render_report(r));
+}
+
+fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
+    let mut lines = vec![format!("Migrated {}: {}", j.app, status::outcome_words(j))];
+    if let Some(w) = &j.results.window {
+        if let (Some(on), Some(off)) = (&w.maintenance_on_at, &w.maintenance_off_at) {
+            if let (Ok(a), Ok(b)) = (humantime::parse_rfc3339(on), humantime::parse_rfc3339(off)) {
+                if let Ok(d) = b.duration_since(a) {
+                    lines.push(format!(
+                        "  downtime (maintenance on → off): {:.1}s",
+                        d.as_secs_f64()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(t) = &j.results.transfer {
+        lines.push(format!(
+            "  copied: {}",
+            t.processed_bytes
+                .map(human_bytes)
+                .unwrap_or_else(|| "?".into())
+        ));
+    }
+    if let Some(f) = &j.facts {
+        lines.push(format!(
+            "  DATABASE now: {} ({}); old database {} kept attached",
+            j.target.addon_name, j.options.to_plan, f.source.name
+        ));
+        if !f.rebind_vars.is_empty() {
+            lines.push(format!("  rebound: {}", f.rebind_vars.join(", ")));
+        }
+    }
+    lines.push(format!(
+        "  took {:.1}s, {requests} API requests",
+        took.as_secs_f64()
+    ));
+    println!("{}", lines.join("\n"));
+}
+
+/// Prints progress as plain timestamped lines on stdout.
+struct Printer {
+    last_wait: Mutex<Option<Instant>>,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        Printer {
+            last_wait: Mutex::new(None),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let clock = now.get(11..19).unwrap_or(&now).to_string();
+        println!("[{clock}] {}", crate::secrets::redact(text));
+    }
+
+    /// Throttle repeated wait/progress lines to one every 5 s.
+    fn throttled(&self) -> bool {
+        let mut last = self.last_wait.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        if due {
+            *last = Some(Instant::now());
+        }
+        !due
+    }
+}
+
+impl Observer for Printer {
+    fn progress(&self, e: &Progress) {
+        match e {
+            Progress::StepStarted(s) => {
+                if let Ok(mut l) = self.last_wait.lock() {
+                    *l = Some(Instant::now());
+                }
+                self.line(&format!("{s}: {}…", s.describe()))
+            }
+            Progress::StepDone(s, d) => self.line(&format!("{s}: {d}")),
+            Progress::StepSkipped(s, why) => self.line(&format!("{s}: skipped ({why})")),
+            Progress::Waiting(s, what, elapsed) => {
+                if !self.throttled() {
+                    self.line(&format!("{s}: {what} ({}s)", elapsed.as_secs()))
+                }
+            }
+            Progress::Copy {
+                processed,
+                total,
+                elapsed,
+            } => {
+                if !self.throttled() {
+                    let pct = total
+                        .filter(|t| *t > 0)
+                        .map(|t| format!(" ({:.0}%)", *processed as f64 * 100.0 / t as f64))
+                        .unwrap_or_default();
+                    let rate = if elapsed.as_secs_f64() > 0.0 {
+                        format!(
+                            ", {}/s",
+                            human_bytes((*processed as f64 / elapsed.as_secs_f64()) as u64)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    self.line(&format!(
+                        "wait-copy: {} of {}{pct}{rate}",
+                        human_bytes(*processed),
+                        total.map(human_bytes).unwrap_or_else(|| "?".into())
+                    ))
+                }
+            }
+            Progress::UndoStarted(s, u) => self.line(&format!("undo {s}: {}…", u.describe())),
+            Progress::UndoDone(s, _, d) => self.line(&format!("undo {s}: {d}")),
+            Progress::UndoSkipped(s, _, d) => self.line(&format!("undo {s}: skipped ({d})")),
+            Progress::Note(n) => self.line(n),
+            Progress::Warning(w) => self.line(&format!("warning: {w}")),
+        }
+    }
+}
+
+fn load_scenario(path: Option<&PathBuf>) -> Result<crate::sim::Scenario, Error> {
+    match path {
+        Some(p) => crate::sim::Scenario::from_file(p).map_err(|e| Error::Sandbox(e.to_string())),
+        None => Ok(crate::sim::Scenario::demo()),
+    }
+}
+
+fn cmd_sandbox(a: SandboxArgs) -> Result<(), Error> {
+    let scenario = load_scenario(a.scenario.as_ref())?;
+    let sandbox = crate::sim::Sandbox::start(scenario, a.port)
+        .map_err(|e| Error::Sandbox(format!("cannot listen on 127.0.0.1:{}: {e}", a.port)))?;
+    let url = sandbox.base_url();
+    println!("Sandbox Heroku listening on {url}");
+    println!("Point pgmigrate at it with:\n");
+    println!("  export HEROKU_HOST={url}");
+    println!("  export HEROKU_DATA_HOST={url}");
+    println!("  export HEROKU_API_KEY={}", sandbox.token());
+    println!("  export PGMIGRATE_HOME=$(mktemp -d)\n");
+    println!("State: {url}/__sandbox/state   Requests: {url}/__sandbox/requests");
+    println!("Stop with Ctrl-C.");
+    let _ = std::io::stdout().flush();
+    sandbox.serve_forever();
+    Ok(())
+}
+
+fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
+    let scenario = load_scenario(a.scenario.as_ref())?;
+    let sandbox = crate::sim::Sandbox::start(scenario, 0)
+        .map_err(|e| Error::Sandbox(format!("cannot start the sandbox: {e}")))?;
+    let url = sandbox.base_url();
+    let dir = std::env::temp_dir().join(format!("pgmigrate-demo-{}", crate::migrate::new_run_id()));
+    let home = Home::at(&dir);
+    println!(
+        "pgmigrate demo: a simulated Heroku on {url}, journals in {}\n",
+        dir.display()
+    );
+    let endpoints = Endpoints::from_env(&|name: &str| match name {
+        "HEROKU_HOST" | "HEROKU_DATA_HOST" => Some(url.clone()),
+        _ => None,
+    })?;
+    let client = Client::new(
+        endpoints,
+        Token::new(sandbox.token()),
+        RetryPolicy::default(),
+    );
+    let request = RunRequest {
+        app: a.app.clone(),
+        options: RunOptions {
+            to_plan: "heroku-postgresql:essential-0".into(),
+            from_attachment: "DATABASE".into(),
+        },
+    };
+    let before = sandbox.snapshot();
+    let out = Printer::new();
+    let started = Instant::now();
+    let journal = Migration::start(&client, &home, &request, Settings::default(), &out)?;
+    print_summary(&journal, started.elapsed(), client.request_count());
+    println!("\n$ pgmigrate status --app {}\n", a.app);
+    let path = home.journal_path(&a.app, &journal.run_id);
+    print_report(&status::report(&journal, None, &path));
+    let after = sandbox.snapshot();
+    println!("\nThe sandbox app before and after:");
+    println!("{}", crate::sim::describe_app(&before, &a.app));
+    println!("{}", crate::sim::describe_app(&after, &a.app));
+    sandbox.shutdown();
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Scenario files: the apps, timings and faults a sandbox starts with
+//! (`fixtures/scenarios/*.json`, documented in `fixtures/scenarios/README.md`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole sandbox scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The API token the sandbox accepts.
+    #[serde(default = "default_token")]
+    pub token: String,
+    /// Added to every request, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Items per page of every list (Heroku's default is 200).
+    #[serde(default = "default_page")]
+    pub page_size: usize,
+    #[serde(default)]
+    pub timing: Timing,
+    /// Rows each running dyno writes per second into its DATABASE.
+    #[serde(default)]
+    pub writes_per_second_per_dyno: f64,
+    /// Valid heroku-postgresql plans (full names).
+    #[serde(default = "default_plans")]
+    pub plans: Vec<String>,
+    pub apps: Vec<AppSpec>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// How long simulated things take, in milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timing {
+    pub provision_ms: u64,
+    pub dyno_stop_ms: u64,
+    pub dyno_start_ms: u64,
+    pub transfer_ms: u64,
+    /// Bytes per row, to report transfer sizes.
+    pub bytes_per_row: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            provision_ms: 1500,
+            dyno_stop_ms: 1000,
+            dyno_start_ms: 300,
+            transfer_ms: 2000,
+            bytes_per_row: 2048,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    pub name: String,
+    #[serde(default)]
+    pub maintenance: bool,
+    #[serde(default)]
+    pub formation: Vec<ProcessSpec>,
+    #[serde(default)]
+    pub addons: Vec<AddonSpec>,
+    /// Plain config vars. A value may be a placeholder: `{{DATABASE_URL}}`
+    /// or `{{ATTACHMENT:NAME}}` (a copy of that attachment's URL), or
+    /// `{{SAME_HOST:NAME}}` (same host, port and database, other credentials).
+    #[serde(default)]
+    pub config_vars: BTreeMap<String, String>,
+    /// One-off dynos that are up (`run.1`).
+    #[serde(default)]
+    pub one_off_dynos: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: u32,
+    #[serde(default = "default_size")]
+    pub size: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddonSpec {
+    pub name: String,
+    /// `heroku-postgresql:standard-0`, `heroku-redis:mini`, …
+    pub plan: String,
+    /// Attachment names (no namespace), e.g. `["DATABASE"]`.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    /// Attachments with a namespace, e.g. the connection pooler.
+    #[serde(default)]
+    pub namespace_attachments: Vec<NamespacedAttachment>,
+    /// Name of the add-on this one follows (a read-only follower).
+    #[serde(default)]
+    pub follower_of: Option<String>,
+    /// Rows in the database at the start.
+    #[serde(default)]
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespacedAttachment {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// A fault rule: which requests it hits and what it does to them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// HTTP method to match (any if absent).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Substring of the path to match (any if absent).
+    #[serde(default)]
+    pub path_contains: Option<String>,
+    /// Hit only the nth matching request (1-based) and the ones after it,
+    /// up to `times`; absent: from the first.
+    #[serde(default)]
+    pub nth: Option<u32>,
+    /// How many times it fires (default 1; 0 = every time).
+    #[serde(default = "one")]
+    pub times: u32,
+    pub action: FaultAction,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultAction {
+    /// Answer with this error instead of acting.
+    Status {
+        status: u16,
+        #[serde(default = "default_error_id")]
+        id: String,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        retry_after: Option<u64>,
+    },
+    /// Close the connection without answering, before acting.
+    Drop,
+    /// Act, then close the connection without answering (a lost response).
+    DropAfterApply,
+    /// Answer after this delay.
+    Hang { ms: u64 },
+    /// Answer 200 with a body that is not JSON.
+    BadBody,
+    /// The transfer this request creates fails.
+    TransferFails,
+    /// The transfer this request creates stops making progress.
+    TransferStalls,
+    /// The add-on this request creates fails to provision.
+    ProvisionFails,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_error_id() -> String {
+    "internal_server_error".into()
+}
+fn default_token() -> String {
+    "sandbox-token-0123456789abcdef".into()
+}
+fn default_page() -> usize {
+    200
+}
+fn default_size() -> String {
+    "standard-1X".into()
+}
+fn default_plans() -> Vec<String> {
+    [
+        "essential-0",
+        "essential-1",
+        "essential-2",
+        "mini",
+        "basic",
+        "standard-0",
+        "standard-2",
+        "premium-0",
+        "premium-2",
+    ]
+    .iter()
+    .map(|p| format!("heroku-postgresql:{p}"))
+    .collect()
+}
+
+/// Why a scenario could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read the scenario {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the scenario {path} is not valid: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+impl Scenario {
+    pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Scenario::parse(&text, &path.display().to_string())
+    }
+
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, "(inline)")
+    }
+
+    fn parse(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        let s: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Invalid {
+            path: path.to_string(),
+            problem: e.to_string(),
+        })?;
+        s.check().map_err(|problem| ScenarioError::Invalid {
+            path: path.to_string(),
+            problem,
+        })?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.apps.is_empty() {
+            return Err("it has no apps".into());
+        }
+        if self.page_size == 0 {
+            return Err("page_size must be at least 1".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for app in &self.apps {
+            for a in &app.addons {
+                if !names.insert(a.name.clone()) {
+                    return Err(format!("add-on name {} is used twice", a.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The built-in demo: an app with web and worker dynos, a pooler-free
+    /// database, and a config var holding a copy of DATABASE_URL.
+    pub fn demo() -> Scenario {
+        Scenario::from_json(include_str!("../../fixtures/scenarios/demo.json"))
+            .unwrap_or_else(|e| panic!("built-in demo scenario: {e}"))
+    }
+}

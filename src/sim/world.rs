@@ -1,0 +1,1413 @@
+//! The sandbox's state and its answers to the Platform API and Data API
+//! requests a migration makes. Time-dependent state (provisioning, dynos
+//! stopping, transfers, rows written by dynos) is advanced lazily from the
+//! clock at each request.
+//!
+//! Responses are built as JSON by hand, independently of the client's
+//! types, so that the sandbox is a check on the client rather than a mirror.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::scenario::{Fault, FaultAction, Scenario, Timing};
+
+#[derive(Debug, Clone)]
+pub struct Addon {
+    pub id: String,
+    pub name: String,
+    pub app: String,
+    pub plan: String,
+    pub created_ms: u64,
+    pub ready_ms: u64,
+    pub fails: bool,
+    pub deleted: bool,
+    pub url: String,
+    pub rows: f64,
+    pub follower_of: Option<String>,
+}
+
+impl Addon {
+    fn service(&self) -> &str {
+        self.plan.split(':').next().unwrap_or("")
+    }
+    fn state(&self, now: u64) -> &'static str {
+        if self.deleted || (self.fails && now >= self.ready_ms) {
+            "deprovisioned"
+        } else if now >= self.ready_ms {
+            "provisioned"
+        } else {
+            "provisioning"
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    pub app: String,
+    pub addon_id: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub process_type: String,
+    pub quantity: u32,
+    pub size: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dyno {
+    pub id: String,
+    pub name: String,
+    pub process_type: String,
+    pub size: String,
+    pub started_ms: u64,
+    pub stop_ms: Option<u64>,
+    /// Rows are written up to here.
+    pub settled_ms: u64,
+    /// The add-on DATABASE pointed at when the dyno started.
+    pub db_addon: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub maintenance: bool,
+    pub formation: Vec<Process>,
+    pub dynos: Vec<Dyno>,
+    pub one_offs: Vec<String>,
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub uuid: String,
+    pub num: u64,
+    pub app: String,
+    pub from_name: String,
+    pub to_name: String,
+    pub from_addon: String,
+    pub to_addon: String,
+    pub created_ms: u64,
+    pub source_rows: f64,
+    pub source_bytes: u64,
+    pub fails: bool,
+    pub stalls: bool,
+    pub canceled_ms: Option<u64>,
+    /// Set when the result was applied to the target.
+    pub finished: bool,
+}
+
+/// One logged request.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Option<Value>,
+    pub status: u16,
+    pub at_ms: u64,
+}
+
+struct FaultState {
+    rule: Fault,
+    seen: u32,
+    fired: u32,
+}
+
+/// The whole simulated Heroku.
+pub struct World {
+    start: Instant,
+    pub token: String,
+    pub latency_ms: u64,
+    page_size: usize,
+    timing: Timing,
+    writes_per_second: f64,
+    plans: Vec<String>,
+    pub apps: BTreeMap<String, App>,
+    pub addons: Vec<Addon>,
+    pub attachments: Vec<Attachment>,
+    pub transfers: Vec<Transfer>,
+    faults: Vec<FaultState>,
+    pub log: Vec<LoggedRequest>,
+    counter: u64,
+    rate_remaining: u64,
+}
+
+/// What the router decided, before the wire.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+    /// Close without answering (after acting or not, see the fault).
+    pub drop: bool,
+    /// Delay before answering.
+    pub hang_ms: u64,
+    /// Send this raw text instead of `body`.
+    pub raw: Option<String>,
+}
+
+impl Answer {
+    fn ok(body: Value) -> Answer {
+        Answer {
+            status: 200,
+            body,
+            headers: vec![],
+            drop: false,
+            hang_ms: 0,
+            raw: None,
+        }
+    }
+    fn status(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            ..Answer::ok(body)
+        }
+    }
+}
+
+fn err(status: u16, id: &str, message: impl Into<String>) -> Answer {
+    Answer::status(status, json!({"id": id, "message": message.into()}))
+}
+
+const COLORS: [&str; 12] = [
+    "AMBER", "BLUE", "BRONZE", "CHARCOAL", "COBALT", "CRIMSON", "GOLD", "GRAY", "GREEN", "IVORY",
+    "JADE", "MAROON",
+];
+
+impl World {
+    pub fn new(s: &Scenario) -> World {
+        let mut w = World {
+            start: Instant::now(),
+            token: s.token.clone(),
+            latency_ms: s.latency_ms,
+            page_size: s.page_size,
+            timing: s.timing.clone(),
+            writes_per_second: s.writes_per_second_per_dyno,
+            plans: s.plans.clone(),
+            apps: BTreeMap::new(),
+            addons: vec![],
+            attachments: vec![],
+            transfers: vec![],
+            faults: s
+                .faults
+                .iter()
+                .map(|f| FaultState {
+                    rule: f.clone(),
+                    seen: 0,
+                    fired: 0,
+                })
+                .collect(),
+            log: vec![],
+            counter: 0,
+            rate_remaining: 4500,
+        };
+        for spec in &s.apps {
+            let app_id = w.uuid();
+            for a in &spec.addons {
+                let id = w.uuid();
+                let url = w.new_url();
+                w.addons.push(Addon {
+                    id: id.clone(),
+                    name: a.name.clone(),
+                    app: spec.name.clone(),
+                    plan: a.plan.clone(),
+                    created_ms: 0,
+                    ready_ms: 0,
+                    fails: false,
+                    deleted: false,
+                    url,
+                    rows: a.rows as f64,
+                    follower_of: a.follower_of.clone(),
+                });
+                for name in &a.attachments {
+                    let att = w.uuid();
+                    w.attachments.push(Attachment {
+                        id: att,
+                        name: name.clone(),
+                        app: spec.name.clone(),
+                        addon_id: id.clone(),
+                        namespace: None,
+                    });
+                }
+                for na in &a.namespace_attachments {
+                    let att = w.uuid();
+                    w.attachments.push(Attachment {
+                        id: att,
+                        name: na.name.clone(),
+                        app: spec.name.clone(),
+                        addon_id: id.clone(),
+                        namespace: Some(na.namespace.clone()),
+                    });
+                }
+            }
+            let mut app = App {
+                id: app_id,
+                name: spec.name.clone(),
+                maintenance: spec.maintenance,
+                formation: vec![],
+                dynos: vec![],
+                one_offs: spec.one_off_dynos.clone(),
+                config: BTreeMap::new(),
+            };
+            for p in &spec.formation {
+                let id = w.uuid();
+                app.formation.push(Process {
+                    process_type: p.process_type.clone(),
+                    quantity: 0,
+                    size: p.size.clone(),
+                    id,
+                });
+            }
+            w.apps.insert(spec.name.clone(), app);
+            // Resolve config placeholders against the attachments.
+            for (k, v) in &spec.config_vars {
+                let value = w.resolve_placeholder(&spec.name, v);
+                if let Some(app) = w.apps.get_mut(&spec.name) {
+                    app.config.insert(k.clone(), value);
+                }
+            }
+            // Start the dynos of the formation (already up).
+            for p in &spec.formation {
+                w.scale(&spec.name, &p.process_type, p.quantity, 0, true);
+            }
+        }
+        w
+    }
+
+    fn resolve_placeholder(&self, app: &str, v: &str) -> String {
+        let inner = v.strip_prefix("{{").and_then(|r| r.strip_suffix("}}"));
+        let Some(inner) = inner else {
+            return v.to_string();
+        };
+        let (kind, name) = match inner.split_once(':') {
+            Some((k, n)) => (k, n.to_string()),
+            None if inner.ends_with("_URL") => {
+                ("ATTACHMENT", inner.trim_end_matches("_URL").to_string())
+            }
+            None => return v.to_string(),
+        };
+        let url = self
+            .attachments
+            .iter()
+            .find(|a| a.app == app && a.name == name && a.namespace.is_none())
+            .and_then(|a| self.addon_by_id(&a.addon_id))
+            .map(|a| a.url.clone())
+            .unwrap_or_default();
+        if kind == "SAME_HOST" {
+            match url::Url::parse(&url) {
+                Ok(mut u) => {
+                    let _ = u.set_username("other_user");
+                    let _ = u.set_password(Some("other-credential-secret"));
+                    u.to_string()
+                }
+                Err(_) => url,
+            }
+        } else {
+            url
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn uuid(&mut self) -> String {
+        self.counter += 1;
+        let r = random_u64() ^ self.counter;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (r >> 32) as u32,
+            (r >> 16) as u16,
+            (r & 0xfff) as u16,
+            (self.counter & 0xfff) as u16,
+            (random_u64() & 0xffff_ffff_ffff)
+        )
+    }
+
+    fn new_url(&mut self) -> String {
+        let user = format!("u{:012x}", random_u64() & 0xffff_ffff_ffff);
+        let pass = format!("p{:016x}{:016x}", random_u64(), random_u64());
+        let host = format!(
+            "ec2-{}-{}.compute-1.amazonaws.com",
+            random_u64() % 250,
+            self.counter
+        );
+        let db = format!("d{:012x}", random_u64() & 0xffff_ffff_ffff);
+        format!("postgres://{user}:{pass}@{host}:5432/{db}")
+    }
+
+    pub fn addon_by_id(&self, id: &str) -> Option<&Addon> {
+        self.addons.iter().find(|a| a.id == id && !a.deleted)
+    }
+
+    fn addon_ref(&self, key: &str) -> Option<usize> {
+        self.addons
+            .iter()
+            .position(|a| !a.deleted && (a.id == key || a.name == key))
+    }
+
+    /// The add-on an app's DATABASE attachment points at.
+    pub fn database_of(&self, app: &str) -> Option<String> {
+        self.attachments
+            .iter()
+            .find(|a| a.app == app && a.name == "DATABASE" && a.namespace.is_none())
+            .map(|a| a.addon_id.clone())
+    }
+
+    /// Config vars as Heroku shows them: plain vars plus attachment vars.
+    pub fn config_of(&self, app: &str) -> BTreeMap<String, String> {
+        let mut vars = self
+            .apps
+            .get(app)
+            .map(|a| a.config.clone())
+            .unwrap_or_default();
+        for att in self.attachments.iter().filter(|a| a.app == app) {
+            if let Some(addon) = self.addon_by_id(&att.addon_id) {
+                vars.insert(format!("{}_URL", att.name), addon.url.clone());
+            }
+        }
+        vars
+    }
+
+    /// Advance time-dependent state to now.
+    pub fn advance(&mut self) {
+        let now = self.now_ms();
+        let rate = self.writes_per_second;
+        // Rows written by dynos.
+        let mut writes: Vec<(String, f64)> = vec![];
+        for app in self.apps.values_mut() {
+            for d in &mut app.dynos {
+                let until = d.stop_ms.map_or(now, |s| s.min(now));
+                if until > d.settled_ms {
+                    if let Some(db) = &d.db_addon {
+                        writes.push((db.clone(), rate * (until - d.settled_ms) as f64 / 1000.0));
+                    }
+                    d.settled_ms = until;
+                }
+            }
+            app.dynos.retain(|d| d.stop_ms.is_none_or(|s| s > now));
+        }
+        for (db, n) in writes {
+            if let Some(a) = self.addons.iter_mut().find(|a| a.id == db) {
+                a.rows += n;
+            }
+        }
+        // Transfers that finished.
+        let duration = self.timing.transfer_ms;
+        let mut results = vec![];
+        for t in &mut self.transfers {
+            if !t.finished && t.canceled_ms.is_none() && !t.stalls && now >= t.created_ms + duration
+            {
+                t.finished = true;
+                if !t.fails {
+                    results.push((t.to_addon.clone(), t.source_rows));
+                }
+            }
+        }
+        for (to, rows) in results {
+            if let Some(a) = self.addons.iter_mut().find(|a| a.id == to) {
+                a.rows = rows;
+            }
+        }
+    }
+
+    /// Set a process type's quantity; starts or stops dynos.
+    fn scale(&mut self, app: &str, ptype: &str, quantity: u32, now: u64, already_up: bool) {
+        let db = self.database_of(app);
+        let stop_ms = self.timing.dyno_stop_ms;
+        let ids: Vec<String> = (0..quantity).map(|_| self.uuid()).collect();
+        let Some(a) = self.apps.get_mut(app) else {
+            return;
+        };
+        let Some(p) = a.formation.iter_mut().find(|p| p.process_type == ptype) else {
+            return;
+        };
+        p.quantity = quantity;
+        let size = p.size.clone();
+        let mut alive: Vec<&mut Dyno> = a
+            .dynos
+            .iter_mut()
+            .filter(|d| d.process_type == ptype && d.stop_ms.is_none())
+            .collect();
+        let count = alive.len() as u32;
+        if quantity < count {
+            alive.sort_by_key(|d| std::cmp::Reverse(d.name.clone()));
+            for d in alive.into_iter().take((count - quantity) as usize) {
+                d.stop_ms = Some(now + stop_ms);
+            }
+        } else {
+            let mut used: BTreeSet<String> = a.dynos.iter().map(|d| d.name.clone()).collect();
+            let mut n = 1;
+            for id in ids.into_iter().take((quantity - count) as usize) {
+                while used.contains(&format!("{ptype}.{n}")) {
+                    n += 1;
+                }
+                let name = format!("{ptype}.{n}");
+                used.insert(name.clone());
+                a.dynos.push(Dyno {
+                    id,
+                    name,
+                    process_type: ptype.to_string(),
+                    size: size.clone(),
+                    started_ms: if already_up { 0 } else { now },
+                    stop_ms: None,
+                    settled_ms: now,
+                    db_addon: db.clone(),
+                });
+            }
+        }
+    }
+
+    /// Decide which fault, if any, hits this request.
+    fn fault_for(&mut self, method: &str, path: &str) -> Option<FaultAction> {
+        for f in &mut self.faults {
+            let m = f
+                .rule
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method));
+            let p = f
+                .rule
+                .path_contains
+                .as_deref()
+                .is_none_or(|s| path.contains(s));
+            if !(m && p) {
+                continue;
+            }
+            f.seen += 1;
+            let from = f.rule.nth.unwrap_or(1);
+            let within = f.rule.times == 0 || f.fired < f.rule.times;
+            if f.seen >= from && within {
+                f.fired += 1;
+                return Some(f.rule.action.clone());
+            }
+        }
+        None
+    }
+
+    pub fn add_fault(&mut self, fault: Fault) {
+        self.faults.push(FaultState {
+            rule: fault,
+            seen: 0,
+            fired: 0,
+        });
+    }
+
+    /// Handle one API request (not the admin endpoints).
+    pub fn handle(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        auth: Option<&str>,
+        range: Option<&str>,
+        body: &[u8],
+    ) -> Answer {
+        self.advance();
+        let now = self.now_ms();
+        let parsed: Option<Value> = if body.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(body).ok()
+        };
+        let mut answer = self.route(method, path, query, auth, range, body, parsed.as_ref());
+        self.rate_remaining = self.rate_remaining.saturating_sub(1);
+        answer.headers.push(("Request-Id".into(), self.uuid()));
+        answer.headers.push((
+            "RateLimit-Remaining".into(),
+            self.rate_remaining.to_string(),
+        ));
+        self.log.push(LoggedRequest {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            body: parsed,
+            status: if answer.drop { 0 } else { answer.status },
+            at_ms: now,
+        });
+        answer
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        auth: Option<&str>,
+        range: Option<&str>,
+        raw: &[u8],
+        body: Option<&Value>,
+    ) -> Answer {
+        let expected = format!("Bearer {}", self.token);
+        if auth != Some(expected.as_str()) {
+            return err(401, "unauthorized", "Invalid credentials provided.");
+        }
+        if !raw.is_empty() && body.is_none() {
+            return err(400, "bad_request", "Request body is not valid JSON.");
+        }
+        let fault = self.fault_for(method, path);
+        let mut apply_then_drop = false;
+        let mut marks = (false, false, false); // transfer fails, stalls, provision fails
+        let mut hang = 0;
+        match fault {
+            Some(FaultAction::Status {
+                status,
+                id,
+                message,
+                retry_after,
+            }) => {
+                let mut a = err(
+                    status,
+                    &id,
+                    if message.is_empty() {
+                        "Injected fault."
+                    } else {
+                        &message
+                    },
+                );
+                if let Some(s) = retry_after {
+                    a.headers.push(("Retry-After".into(), s.to_string()));
+                }
+                return a;
+            }
+            Some(FaultAction::Drop) => {
+                return Answer {
+                    drop: true,
+                    ..Answer::ok(Value::Null)
+                }
+            }
+            Some(FaultAction::DropAfterApply) => apply_then_drop = true,
+            Some(FaultAction::Hang { ms }) => hang = ms,
+            Some(FaultAction::BadBody) => {
+                return Answer {
+                    raw: Some("<html>upstream error</html>".into()),
+                    ..Answer::ok(Value::Null)
+                }
+            }
+            Some(FaultAction::TransferFails) => marks.0 = true,
+            Some(FaultAction::TransferStalls) => marks.1 = true,
+            Some(FaultAction::ProvisionFails) => marks.2 = true,
+            None => {}
+        }
+        let segs: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let empty = json!({});
+        let b = body.unwrap_or(&empty);
+        let mut answer = match (method, segs.as_slice()) {
+            ("GET", ["apps", app]) => self.get_app(app),
+            ("PATCH", ["apps", app]) => self.patch_app(app, b),
+            ("GET", ["apps", app, "formation"]) => self.list(self.formation_json(app), range),
+            ("PATCH", ["apps", app, "formation"]) => self.patch_formation(app, b),
+            ("PATCH", ["apps", app, "formation", ptype]) => {
+                let mut u = b.clone();
+                u["type"] = json!(ptype);
+                self.patch_formation(app, &json!({"updates": [u]}))
+            }
+            ("GET", ["apps", app, "dynos"]) => self.list(self.dynos_json(app), range),
+            ("GET", ["apps", app, "config-vars"]) => match self.apps.get(*app) {
+                Some(_) => Answer::ok(json!(self.config_of(app))),
+                None => no_app(app),
+            },
+            ("PATCH", ["apps", app, "config-vars"]) => self.patch_config(app, b),
+            ("GET", ["apps", app, "addons"]) => match self.apps.get(*app) {
+                Some(_) => {
+                    let list: Vec<Value> = self
+                        .addons
+                        .iter()
+                        .filter(|a| a.app == *app && !a.deleted)
+                        .map(|a| self.addon_json(a))
+                        .collect();
+                    self.list(list, range)
+                }
+                None => no_app(app),
+            },
+            ("GET", ["addons", key]) | ("GET", ["apps", _, "addons", key]) => {
+                match self.addon_ref(key) {
+                    Some(i) => Answer::ok(self.addon_json(&self.addons[i])),
+                    None => err(
+                        404,
+                        "not_found",
+                        format!("Couldn't find that add-on: {key}."),
+                    ),
+                }
+            }
+            ("POST", ["apps", app, "addons"]) => self.create_addon(app, b, marks.2),
+            ("DELETE", ["apps", app, "addons", key]) => self.delete_addon(app, key),
+            ("GET", ["apps", app, "addon-attachments"]) => match self.apps.get(*app) {
+                Some(_) => {
+                    let list = self
+                        .attachments
+                        .iter()
+                        .filter(|a| a.app == *app)
+                        .map(|a| self.attachment_json(a))
+                        .collect();
+                    self.list(list, range)
+                }
+                None => no_app(app),
+            },
+            ("GET", ["addon-attachments", id]) => {
+                match self.attachments.iter().find(|a| a.id == *id) {
+                    Some(a) => Answer::ok(self.attachment_json(a)),
+                    None => err(404, "not_found", "Couldn't find that add-on attachment."),
+                }
+            }
+            ("POST", ["addon-attachments"]) => self.create_attachment(b),
+            ("DELETE", ["addon-attachments", id]) => self.delete_attachment(id),
+            ("GET", ["addon-services", service, "plans", plan]) => {
+                let full = if plan.contains(':') {
+                    plan.to_string()
+                } else {
+                    format!("{service}:{plan}")
+                };
+                if full.starts_with(&format!("{service}:")) && self.plans.contains(&full) {
+                    Answer::ok(json!({"id": plan_id(&full), "name": full}))
+                } else {
+                    err(
+                        404,
+                        "not_found",
+                        format!("Couldn't find that plan: {plan}."),
+                    )
+                }
+            }
+            ("GET", ["client", "v11", "databases", id, "wait_status"]) => self.wait_status(id),
+            ("GET", ["client", "v11", "databases", id]) => match self.addon_by_id(id) {
+                Some(a) if a.service() == "heroku-postgresql" => Answer::ok(json!({
+                    "addon_id": a.id, "name": a.name, "plan": a.plan,
+                    "following": a.follower_of, "leader": Value::Null,
+                    "info": [{"name": "Rows", "values": [a.rows as u64]}],
+                })),
+                _ => err(404, "not_found", "Couldn't find that database."),
+            },
+            ("POST", ["client", "v11", "databases", id, "transfers"]) => {
+                self.create_transfer(id, b, marks.0, marks.1)
+            }
+            ("GET", ["client", "v11", "apps", app, "transfers"]) => {
+                let list: Vec<Value> = self
+                    .transfers
+                    .iter()
+                    .filter(|t| t.app == *app)
+                    .map(|t| self.transfer_json(t, false))
+                    .collect();
+                Answer::ok(json!(list))
+            }
+            ("GET", ["client", "v11", "apps", app, "transfers", uuid]) => {
+                let verbose = query.contains("verbose=true");
+                match self
+                    .transfers
+                    .iter()
+                    .find(|t| t.app == *app && t.uuid == *uuid)
+                {
+                    Some(t) => Answer::ok(self.transfer_json(t, verbose)),
+                    None => err(404, "not_found", "Couldn't find that transfer."),
+                }
+            }
+            ("POST", ["client", "v11", "apps", app, "transfers", uuid, "actions", "cancel"]) => {
+                let now = self.now_ms();
+                match self
+                    .transfers
+                    .iter_mut()
+                    .find(|t| t.app == *app && t.uuid == *uuid)
+                {
+                    Some(t) => {
+                        if !t.finished && t.canceled_ms.is_none() {
+                            t.canceled_ms = Some(now);
+                        }
+                        Answer::ok(json!({"uuid": t.uuid}))
+                    }
+                    None => err(404, "not_found", "Couldn't find that transfer."),
+                }
+            }
+            _ => err(
+                404,
+                "not_found",
+                format!("The requested API endpoint was not found: {method} {path}."),
+            ),
+        };
+        answer.drop = apply_then_drop;
+        answer.hang_ms = hang;
+        answer
+    }
+
+    /// Paginate a list: `Range: id ..; max=N` or the `Next-Range` we sent.
+    fn list(&self, items: Vec<Value>, range: Option<&str>) -> Answer {
+        let mut max = self.page_size;
+        let mut after: Option<String> = None;
+        if let Some(r) = range {
+            if let Some(m) = r.split("max=").nth(1) {
+                if let Ok(n) = m.trim().trim_end_matches(';').parse::<usize>() {
+                    max = n.clamp(1, 1000).min(self.page_size);
+                }
+            }
+            if let Some(rest) = r.trim().strip_prefix("id ]") {
+                after = rest.split("..").next().map(str::to_string);
+            }
+        }
+        let start = match &after {
+            Some(id) => items
+                .iter()
+                .position(|v| v["id"].as_str() == Some(id.as_str()))
+                .map_or(items.len(), |p| p + 1),
+            None => 0,
+        };
+        let end = (start + max).min(items.len());
+        let page: Vec<Value> = items[start..end].to_vec();
+        if end < items.len() {
+            let last = page.last().and_then(|v| v["id"].as_str()).unwrap_or("");
+            let mut a = Answer::status(206, json!(page));
+            a.headers
+                .push(("Next-Range".into(), format!("id ]{last}..; max={max}")));
+            a
+        } else {
+            Answer::ok(json!(page))
+        }
+    }
+
+    fn get_app(&self, app: &str) -> Answer {
+        match self.apps.get(app) {
+            Some(a) => Answer::ok(self.app_json(a)),
+            None => no_app(app),
+        }
+    }
+
+    fn app_json(&self, a: &App) -> Value {
+        json!({"id": a.id, "name": a.name, "maintenance": a.maintenance,
+               "region": {"name": "us"}, "stack": {"name": "heroku-24"},
+               "web_url": format!("https://{}.herokuapp.com/", a.name)})
+    }
+
+    fn patch_app(&mut self, app: &str, b: &Value) -> Answer {
+        let Some(a) = self.apps.get_mut(app) else {
+            return no_app(app);
+        };
+        if let Some(obj) = b.as_object() {
+            if obj
+                .keys()
+                .any(|k| !["maintenance", "name", "build_stack"].contains(&k.as_str()))
+            {
+                return err(422, "invalid_params", "Unknown field in app update.");
+            }
+        }
+        match b.get("maintenance") {
+            Some(Value::Bool(m)) => a.maintenance = *m,
+            Some(_) => return err(422, "invalid_params", "maintenance must be a boolean."),
+            None => {}
+        }
+        let a = a.clone();
+        Answer::ok(self.app_json(&a))
+    }
+
+    fn formation_json(&self, app: &str) -> Vec<Value> {
+        let Some(a) = self.apps.get(app) else {
+            return vec![];
+        };
+        a.formation
+            .iter()
+            .map(|p| {
+                json!({"id": p.id, "type": p.process_type, "quantity": p.quantity,
+                       "size": p.size, "dyno_size": {"id": Value::Null, "name": p.size},
+                       "command": format!("bin/{}", p.process_type),
+                       "app": {"id": a.id, "name": a.name}})
+            })
+            .collect()
+    }
+
+    fn patch_formation(&mut self, app: &str, b: &Value) -> Answer {
+        if !self.apps.contains_key(app) {
+            return no_app(app);
+        }
+        let Some(updates) = b.get("updates").and_then(Value::as_array) else {
+            return err(422, "invalid_params", "updates is required.");
+        };
+        // Validate everything first: the batch applies whole or not at all.
+        let mut plan = vec![];
+        for u in updates {
+            let Some(t) = u.get("type").and_then(Value::as_str) else {
+                return err(422, "invalid_params", "Each update needs a type.");
+            };
+            let known = self.apps[app].formation.iter().any(|p| p.process_type == t);
+            if !known {
+                return err(
+                    404,
+                    "not_found",
+                    format!("Couldn't find that process type ({t})."),
+                );
+            }
+            let q = match u.get("quantity") {
+                Some(v) => match v.as_u64() {
+                    Some(q) => Some(q as u32),
+                    None => return err(422, "invalid_params", "quantity must be an integer."),
+                },
+                None => None,
+            };
+            let size = match u.get("dyno_size").or(u.get("size")) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Object(o)) => o.get("name").and_then(Value::as_str).map(str::to_string),
+                Some(_) => return err(422, "invalid_params", "dyno_size is invalid."),
+                None => None,
+            };
+            plan.push((t.to_string(), q, size));
+        }
+        let now = self.now_ms();
+        for (t, q, size) in plan {
+            if let Some(size) = size {
+                if let Some(p) = self
+                    .apps
+                    .get_mut(app)
+                    .and_then(|a| a.formation.iter_mut().find(|p| p.process_type == t))
+                {
+                    p.size = size;
+                }
+            }
+            if let Some(q) = q {
+                self.scale(app, &t, q, now, false);
+            }
+        }
+        Answer::ok(json!(self.formation_json(app)))
+    }
+
+    fn dynos_json(&self, app: &str) -> Vec<Value> {
+        let Some(a) = self.apps.get(app) else {
+            return vec![];
+        };
+        let now = self.now_ms();
+        let mut list: Vec<Value> = a
+            .dynos
+            .iter()
+            .map(|d| {
+                let state = if d.started_ms > 0 && now < d.started_ms + self.timing.dyno_start_ms {
+                    "starting"
+                } else {
+                    "up"
+                };
+                json!({"id": d.id, "name": d.name, "type": d.process_type, "state": state,
+                       "size": d.size, "command": format!("bin/{}", d.process_type),
+                       "app": {"id": a.id, "name": a.name}})
+            })
+            .collect();
+        for (i, name) in a.one_offs.iter().enumerate() {
+            list.push(
+                json!({"id": format!("one-off-{i}"), "name": name, "type": "run",
+                             "state": "up", "size": "standard-1X", "command": "bash",
+                             "app": {"id": a.id, "name": a.name}}),
+            );
+        }
+        list
+    }
+
+    fn patch_config(&mut self, app: &str, b: &Value) -> Answer {
+        if !self.apps.contains_key(app) {
+            return no_app(app);
+        }
+        let Some(obj) = b.as_object() else {
+            return err(422, "invalid_params", "Config vars must be an object.");
+        };
+        let owned: BTreeSet<String> = self
+            .attachments
+            .iter()
+            .filter(|a| a.app == app)
+            .map(|a| format!("{}_URL", a.name))
+            .collect();
+        let clash: Vec<&String> = obj.keys().filter(|k| owned.contains(*k)).collect();
+        if !clash.is_empty() {
+            return err(
+                422,
+                "invalid_params",
+                format!(
+                    "Cannot overwrite attachment values {}.",
+                    clash
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        for (k, v) in obj {
+            if !v.is_null() && !v.is_string() {
+                return err(
+                    422,
+                    "invalid_params",
+                    format!("{k} must be a string or null."),
+                );
+            }
+        }
+        if let Some(a) = self.apps.get_mut(app) {
+            for (k, v) in obj {
+                match v.as_str() {
+                    Some(s) => {
+                        a.config.insert(k.clone(), s.to_string());
+                    }
+                    None => {
+                        a.config.remove(k);
+                    }
+                }
+            }
+        }
+        Answer::ok(json!(self.config_of(app)))
+    }
+
+    fn addon_json(&self, a: &Addon) -> Value {
+        let now = self.now_ms();
+        let vars: Vec<String> = self
+            .attachments
+            .iter()
+            .filter(|t| t.addon_id == a.id)
+            .map(|t| format!("{}_URL", t.name))
+            .collect();
+        let app_id = self.apps.get(&a.app).map(|x| x.id.clone());
+        json!({"id": a.id, "name": a.name, "state": a.state(now),
+               "plan": {"id": plan_id(&a.plan), "name": a.plan},
+               "addon_service": {"id": plan_id(a.service()), "name": a.service()},
+               "app": {"id": app_id, "name": a.app},
+               "config_vars": vars,
+               "created_at": stamp(a.created_ms), "updated_at": stamp(now),
+               "provision_message": Value::Null, "web_url": Value::Null})
+    }
+
+    fn attachment_json(&self, t: &Attachment) -> Value {
+        let addon = self.addons.iter().find(|a| a.id == t.addon_id);
+        let app_id = self.apps.get(&t.app).map(|x| x.id.clone());
+        json!({"id": t.id, "name": t.name, "namespace": t.namespace,
+               "addon": {"id": t.addon_id, "name": addon.map(|a| a.name.clone()),
+                         "app": {"name": addon.map(|a| a.app.clone())}},
+               "app": {"id": app_id, "name": t.app},
+               "config_vars": [format!("{}_URL", t.name)]})
+    }
+
+    fn pick_color_name(&self, app: &str) -> String {
+        for c in COLORS {
+            let name = format!("HEROKU_POSTGRESQL_{c}");
+            if !self
+                .attachments
+                .iter()
+                .any(|a| a.app == app && a.name == name)
+            {
+                return name;
+            }
+        }
+        format!("HEROKU_POSTGRESQL_{}", self.attachments.len())
+    }
+
+    fn create_addon(&mut self, app: &str, b: &Value, fails: bool) -> Answer {
+        if !self.apps.contains_key(app) {
+            return no_app(app);
+        }
+        let Some(plan) = b.get("plan").and_then(Value::as_str) else {
+            return err(422, "invalid_params", "plan is required.");
+        };
+        if !self.plans.iter().any(|p| p == plan) {
+            return err(
+                422,
+                "invalid_params",
+                format!(
+                    "Couldn't find either the add-on service or the add-on plan of \"{plan}\"."
+                ),
+            );
+        }
+        let name = match b.get("name").and_then(Value::as_str) {
+            Some(n) => n.to_string(),
+            None => format!("postgresql-sandbox-{}", self.counter + 1),
+        };
+        if self.addons.iter().any(|a| a.name == name && !a.deleted) {
+            return err(
+                422,
+                "invalid_params",
+                format!("Name {name} is already taken."),
+            );
+        }
+        let att_name = b
+            .pointer("/attachment/name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.pick_color_name(app));
+        if self
+            .attachments
+            .iter()
+            .any(|a| a.app == app && a.name == att_name && a.namespace.is_none())
+        {
+            return err(
+                422,
+                "invalid_params",
+                format!("Attachment name {att_name} is already taken."),
+            );
+        }
+        let now = self.now_ms();
+        let id = self.uuid();
+        let url = self.new_url();
+        let addon = Addon {
+            id: id.clone(),
+            name,
+            app: app.to_string(),
+            plan: plan.to_string(),
+            created_ms: now,
+            ready_ms: now + self.timing.provision_ms,
+            fails,
+            deleted: false,
+            url,
+            rows: 0.0,
+            follower_of: None,
+        };
+        self.addons.push(addon.clone());
+        let att_id = self.uuid();
+        self.attachments.push(Attachment {
+            id: att_id,
+            name: att_name,
+            app: app.to_string(),
+            addon_id: id,
+            namespace: None,
+        });
+        Answer::status(201, self.addon_json(&addon))
+    }
+
+    fn delete_addon(&mut self, app: &str, key: &str) -> Answer {
+        let Some(i) = self.addon_ref(key).filter(|i| self.addons[*i].app == app) else {
+            return err(
+                404,
+                "not_found",
+                format!("Couldn't find that add-on: {key}."),
+            );
+        };
+        let json = self.addon_json(&self.addons[i]);
+        let id = self.addons[i].id.clone();
+        self.addons[i].deleted = true;
+        self.attachments.retain(|a| a.addon_id != id);
+        let mut json = json;
+        json["state"] = json!("deprovisioned");
+        Answer::ok(json)
+    }
+
+    fn create_attachment(&mut self, b: &Value) -> Answer {
+        let (Some(addon_key), Some(app)) = (
+            b.get("addon").and_then(Value::as_str),
+            b.get("app").and_then(Value::as_str),
+        ) else {
+            return err(
+                422,
+                "invalid_params",
+                "addon and app are required (as strings).",
+            );
+        };
+        let app = match self.apps.values().find(|a| a.name == app || a.id == app) {
+            Some(a) => a.name.clone(),
+            None => return no_app(app),
+        };
+        let Some(i) = self.addon_ref(addon_key) else {
+            return err(
+                404,
+                "not_found",
+                format!("Couldn't find that add-on: {addon_key}."),
+            );
+        };
+        let addon_id = self.addons[i].id.clone();
+        let namespace = b
+            .get("namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let name = b
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.pick_color_name(&app));
+        let confirmed = b.get("confirm").and_then(Value::as_str) == Some(app.as_str());
+        if let Some(pos) = self
+            .attachments
+            .iter()
+            .position(|a| a.app == app && a.name == name && a.namespace == namespace)
+        {
+            if !confirmed {
+                return err(
+                    423,
+                    "confirmation_required",
+                    format!("This action will replace the {name} attachment. Confirm with the app name."),
+                );
+            }
+            self.attachments.remove(pos);
+        }
+        let id = self.uuid();
+        let att = Attachment {
+            id,
+            name,
+            app,
+            addon_id,
+            namespace,
+        };
+        self.attachments.push(att.clone());
+        Answer::status(201, self.attachment_json(&att))
+    }
+
+    fn delete_attachment(&mut self, id: &str) -> Answer {
+        match self.attachments.iter().position(|a| a.id == id) {
+            Some(pos) => {
+                let json = self.attachment_json(&self.attachments[pos]);
+                self.attachments.remove(pos);
+                Answer::ok(json)
+            }
+            None => err(404, "not_found", "Couldn't find that add-on attachment."),
+        }
+    }
+
+    fn wait_status(&self, id: &str) -> Answer {
+        let now = self.now_ms();
+        match self.addons.iter().find(|a| a.id == id) {
+            Some(a) if a.deleted => err(404, "not_found", "Couldn't find that database."),
+            Some(a) if now < a.created_ms + 100 && a.created_ms > 0 => {
+                err(404, "not_found", "Couldn't find that database.")
+            }
+            Some(a) => {
+                let state = a.state(now);
+                let (waiting, error, message) = match state {
+                    "provisioned" => (false, false, "Available"),
+                    "deprovisioned" => (false, true, "Provisioning failed"),
+                    _ => (true, false, "Provisioning"),
+                };
+                Answer::ok(json!({"waiting?": waiting, "error?": error, "message": message}))
+            }
+            None => err(404, "not_found", "Couldn't find that database."),
+        }
+    }
+
+    fn create_transfer(&mut self, target_id: &str, b: &Value, fails: bool, stalls: bool) -> Answer {
+        let get = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
+        let (Some(from_name), Some(from_url), Some(to_name), Some(to_url)) = (
+            get("from_name"),
+            get("from_url"),
+            get("to_name"),
+            get("to_url"),
+        ) else {
+            return err(
+                422,
+                "invalid_params",
+                "from_name, from_url, to_name and to_url are required.",
+            );
+        };
+        let Some(target) = self.addon_by_id(target_id).cloned() else {
+            return err(404, "not_found", "Couldn't find that database.");
+        };
+        if target.url != to_url {
+            return err(
+                422,
+                "invalid_params",
+                "to_url does not belong to the database the transfer is posted on.",
+            );
+        }
+        let Some(source) = self
+            .addons
+            .iter()
+            .find(|a| a.url == from_url && !a.deleted)
+            .cloned()
+        else {
+            return err(
+                422,
+                "invalid_params",
+                "from_url is not a database this account can reach.",
+            );
+        };
+        if source.id == target.id {
+            return err(
+                422,
+                "invalid_params",
+                "Source and target are the same database.",
+            );
+        }
+        let now = self.now_ms();
+        let num = self.transfers.len() as u64 + 1;
+        let uuid = self.uuid();
+        let t = Transfer {
+            uuid,
+            num,
+            app: target.app.clone(),
+            from_name,
+            to_name,
+            from_addon: source.id.clone(),
+            to_addon: target.id.clone(),
+            created_ms: now,
+            source_rows: source.rows,
+            source_bytes: (source.rows as u64).max(1) * self.timing.bytes_per_row,
+            fails,
+            stalls,
+            canceled_ms: None,
+            finished: false,
+        };
+        self.transfers.push(t.clone());
+        Answer::status(201, self.transfer_json(&t, false))
+    }
+
+    fn transfer_json(&self, t: &Transfer, verbose: bool) -> Value {
+        let now = self.now_ms();
+        let d = self.timing.transfer_ms.max(1);
+        let elapsed = now.saturating_sub(t.created_ms);
+        let frac = if t.stalls {
+            (elapsed as f64 / d as f64).min(0.3)
+        } else {
+            (elapsed as f64 / d as f64).min(1.0)
+        };
+        let frac = match t.canceled_ms {
+            Some(c) => frac.min((c - t.created_ms) as f64 / d as f64),
+            None => frac,
+        };
+        let frac = if t.fails { frac.min(0.6) } else { frac };
+        let processed = (t.source_bytes as f64 * frac) as u64;
+        let finished = t.finished.then(|| stamp(t.created_ms + d));
+        let succeeded = if t.finished { Some(!t.fails) } else { None };
+        let mut logs =
+            vec![json!({"created_at": stamp(t.created_ms), "message": "Starting transfer"})];
+        if t.finished && t.fails {
+            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "pg_restore: error: could not execute query: ERROR:  relation \"events\" already exists"}));
+            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "pg_restore: error: COPY failed for table \"orders\": ERROR:  out of disk"}));
+            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "Transfer failed"}));
+        } else if t.finished {
+            logs.push(
+                json!({"created_at": stamp(t.created_ms + d), "message": "Transfer complete"}),
+            );
+        }
+        let mut v = json!({
+            "uuid": t.uuid, "num": t.num, "from_name": t.from_name, "to_name": t.to_name,
+            "from_type": "pg_dump", "to_type": "pg_restore",
+            "created_at": stamp(t.created_ms), "started_at": stamp(t.created_ms),
+            "finished_at": finished, "canceled_at": t.canceled_ms.map(stamp),
+            "succeeded": succeeded, "processed_bytes": processed, "source_bytes": t.source_bytes,
+        });
+        if verbose {
+            v["logs"] = json!(logs);
+        }
+        v
+    }
+
+    /// The admin view of everything.
+    pub fn snapshot(&mut self) -> Value {
+        self.advance();
+        let now = self.now_ms();
+        let apps: BTreeMap<String, Value> = self
+            .apps
+            .values()
+            .map(|a| {
+                let atts: Vec<Value> = self
+                    .attachments
+                    .iter()
+                    .filter(|t| t.app == a.name)
+                    .map(|t| {
+                        let addon = self.addons.iter().find(|x| x.id == t.addon_id);
+                        json!({"id": t.id, "name": t.name, "namespace": t.namespace,
+                               "addon_id": t.addon_id, "addon_name": addon.map(|x| x.name.clone())})
+                    })
+                    .collect();
+                let database = self
+                    .database_of(&a.name)
+                    .and_then(|id| self.addons.iter().find(|x| x.id == id))
+                    .map(|x| x.name.clone());
+                (
+                    a.name.clone(),
+                    json!({
+                        "id": a.id, "maintenance": a.maintenance,
+                        "formation": a.formation.iter().map(|p| json!({"type": p.process_type, "quantity": p.quantity, "size": p.size})).collect::<Vec<_>>(),
+                        "dynos": a.dynos.iter().map(|d| json!({"name": d.name, "type": d.process_type, "stopping": d.stop_ms.is_some()})).collect::<Vec<_>>(),
+                        "one_off_dynos": a.one_offs,
+                        "config_vars": self.config_of(&a.name),
+                        "attachments": atts,
+                        "database": database,
+                    }),
+                )
+            })
+            .collect();
+        let addons: Vec<Value> = self
+            .addons
+            .iter()
+            .map(|a| {
+                json!({"id": a.id, "name": a.name, "app": a.app, "plan": a.plan,
+                       "state": a.state(now), "deleted": a.deleted, "url": a.url,
+                       "rows": a.rows.floor() as u64})
+            })
+            .collect();
+        let transfers: Vec<Value> = self
+            .transfers
+            .iter()
+            .map(|t| {
+                json!({"uuid": t.uuid, "from_addon": t.from_addon, "to_addon": t.to_addon,
+                       "to_name": t.to_name, "finished": t.finished,
+                       "succeeded": t.finished && !t.fails, "canceled": t.canceled_ms.is_some(),
+                       "source_rows_at_start": t.source_rows.floor() as u64})
+            })
+            .collect();
+        json!({"now_ms": now, "apps": apps, "addons": addons, "transfers": transfers,
+               "requests": self.log.len()})
+    }
+
+    /// Stop a one-off dyno (admin).
+    pub fn stop_one_off(&mut self, app: &str, name: &str) -> bool {
+        match self.apps.get_mut(app) {
+            Some(a) => {
+                let before = a.one_offs.len();
+                a.one_offs.retain(|n| n != name);
+                before != a.one_offs.len()
+            }
+            None => false,
+        }
+    }
+}
+
+fn no_app(app: &str) -> Answer {
+    err(404, "not_found", format!("Couldn't find that app: {app}."))
+}
+
+fn plan_id(name: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        (h >> 32) as u32,
+        h & 0xffff_ffff_ffff
+    )
+}
+
+fn stamp(ms: u64) -> String {
+    // Timestamps relative to a fixed epoch keep the sandbox deterministic
+    // enough for people and tests.
+    let base = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000);
+    humantime::format_rfc3339_seconds(base + std::time::Duration::from_millis(ms)).to_string()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
