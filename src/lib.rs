@@ -11,7 +11,6 @@ pub mod heroku;
 pub mod journal;
 pub mod lock;
 pub mod migrate;
-pub mod sandbox;
 pub mod secrets;
 pub mod sim;
 pub mod status;

@@ -1,1 +1,0 @@
-//! A local simulated Heroku for tests, rehearsals and the demo.

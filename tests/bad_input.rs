@@ -1,0 +1,362 @@
+//! Bad input: each case gives a clear error naming the problem and the fix,
+//! exits non-zero, and changes nothing on the app (no request other than
+//! GET reaches the sandbox). The table of cases and their messages:
+//!
+//! | case | exit | message contains |
+//! |---|---|---|
+//! | invalid app name | 2 | "is not a valid Heroku app name" |
+//! | unknown app | 1 | "no app named" |
+//! | no DATABASE attachment | 1 | "has no add-on attached as DATABASE" |
+//! | DATABASE not Heroku Postgres | 1 | "not Heroku Postgres" |
+//! | DATABASE is a follower | 1 | "is a follower" |
+//! | unknown plan | 1 | "no Postgres plan named" |
+//! | plan of another service | 2 | "is not a Heroku Postgres plan" |
+//! | the source's own plan | 1 | "--force" |
+//! | one-off dynos running | 1 | "one-off dynos are running" |
+//! | no token | 2 | "no Heroku API token" |
+//! | token refused (401) | 1 | "refused the API token" |
+//! | malformed ~/.netrc | 2 | ".netrc" |
+//! | no --confirm and no terminal | 2 | "--confirm" |
+//! | --confirm for another app | 2 | "does not match" |
+//! | plain http to a non-loopback host | 2 | "HEROKU_HOST" |
+//! | PGMIGRATE_HOME not writable | 1 | "PGMIGRATE_HOME" |
+//! | a second run while one holds the lock | 4 | "holds the lock", "pid" |
+//! | a run while the last one is unfinished | 5 | "unfinished", "pgmigrate resume" |
+//! | a damaged journal | 1 | "is damaged" |
+//! | a journal from a newer pgmigrate | 1 | "newer pgmigrate" |
+
+mod common;
+
+use common::Env;
+
+fn refuses(env: &Env, args: &[&str], code: i32, text: &str) {
+    let before = env.state()["apps"].clone();
+    let out = env.run(args);
+    out.code(code).stderr_has(text);
+    assert!(
+        env.mutations().is_empty(),
+        "nothing may change: {:?}",
+        env.mutations()
+    );
+    assert_eq!(env.state()["apps"], before);
+    assert_eq!(
+        env.state()["addons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["name"].as_str().unwrap().contains("pgmigrate"))
+            .count(),
+        0,
+        "no add-on created"
+    );
+}
+
+#[test]
+fn invalid_app_name() {
+    let env = Env::new("demo");
+    refuses(
+        &env,
+        &["run", "-a", "Demo_App", "--confirm", "Demo_App"],
+        2,
+        "is not a valid Heroku app name",
+    );
+}
+
+#[test]
+fn unknown_app() {
+    let env = Env::new("demo");
+    refuses(
+        &env,
+        &["run", "-a", "no-such-app", "--confirm", "no-such-app"],
+        1,
+        "no app named no-such-app",
+    );
+}
+
+#[test]
+fn app_without_database() {
+    let env = Env::new("no-database");
+    refuses(
+        &env,
+        &["run", "-a", "bare-app", "--confirm", "bare-app"],
+        1,
+        "has no add-on attached as DATABASE",
+    );
+}
+
+#[test]
+fn database_that_is_not_postgres() {
+    let env = Env::new("not-postgres");
+    refuses(
+        &env,
+        &["run", "-a", "redis-app", "--confirm", "redis-app"],
+        1,
+        "not Heroku Postgres",
+    );
+}
+
+#[test]
+fn database_that_is_a_follower() {
+    let env = Env::new("follower");
+    refuses(
+        &env,
+        &["run", "-a", "follower-app", "--confirm", "follower-app"],
+        1,
+        "is a follower",
+    );
+}
+
+#[test]
+fn unknown_plan() {
+    let env = Env::new("demo");
+    refuses(
+        &env,
+        &[
+            "run",
+            "-a",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+            "--to",
+            "heroku-postgresql:gigantic-9",
+        ],
+        1,
+        "no Postgres plan named gigantic-9",
+    );
+}
+
+#[test]
+fn plan_of_another_service() {
+    let env = Env::new("demo");
+    refuses(
+        &env,
+        &[
+            "run",
+            "-a",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+            "--to",
+            "heroku-redis:mini",
+        ],
+        2,
+        "is not a Heroku Postgres plan",
+    );
+}
+
+#[test]
+fn the_source_plan_needs_force() {
+    let env = Env::new("demo");
+    refuses(
+        &env,
+        &[
+            "run",
+            "-a",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+            "--to",
+            "mini",
+        ],
+        1,
+        "--force",
+    );
+}
+
+#[test]
+fn one_off_dynos_running() {
+    let env = Env::new("one-off");
+    refuses(
+        &env,
+        &["run", "-a", "busy-app", "--confirm", "busy-app"],
+        1,
+        "one-off dynos are running on busy-app: run.1",
+    );
+}
+
+#[test]
+fn no_token() {
+    let env = Env::new("demo");
+    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    c.env_remove("HEROKU_API_KEY");
+    common::output(c).code(2).stderr_has("no Heroku API token");
+    assert!(env.sandbox.requests().is_empty());
+}
+
+#[test]
+fn token_from_netrc_is_used() {
+    let env = Env::new("demo");
+    std::fs::write(
+        env.user_home.path().join(".netrc"),
+        format!(
+            "machine api.heroku.com\n  login me@example.com\n  password {}\n",
+            env.sandbox.token()
+        ),
+    )
+    .unwrap();
+    // A preflight that gets as far as the plan check has been authorised.
+    let mut c = env.command(&[
+        "run",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+        "--to",
+        "mini",
+    ]);
+    c.env_remove("HEROKU_API_KEY");
+    common::output(c).code(1).stderr_has("--force");
+    assert!(env.sandbox.requests().iter().all(|r| r.status != 401));
+}
+
+#[test]
+fn bad_token() {
+    let env = Env::new("demo");
+    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    c.env("HEROKU_API_KEY", "not-the-token");
+    common::output(c)
+        .code(1)
+        .stderr_has("refused the API token");
+    assert!(env.mutations().is_empty());
+}
+
+#[test]
+fn malformed_netrc() {
+    let env = Env::new("demo");
+    std::fs::write(
+        env.user_home.path().join(".netrc"),
+        "machine api.heroku.com login\n",
+    )
+    .unwrap();
+    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    c.env_remove("HEROKU_API_KEY");
+    let out = common::output(c);
+    out.code(2).stderr_has(".netrc");
+    assert!(env.sandbox.requests().is_empty());
+}
+
+#[test]
+fn no_confirmation_without_a_terminal() {
+    let env = Env::new("demo");
+    refuses(&env, &["run", "-a", "demo-app"], 2, "--confirm demo-app");
+}
+
+#[test]
+fn confirmation_for_another_app() {
+    let env = Env::new("demo");
+    refuses(
+        &env,
+        &["run", "-a", "demo-app", "--confirm", "other-app"],
+        2,
+        "does not match",
+    );
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    let env = Env::new("demo");
+    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    c.env("HEROKU_HOST", "http://api.example.com");
+    common::output(c).code(2).stderr_has("HEROKU_HOST");
+    assert!(env.sandbox.requests().is_empty());
+}
+
+#[test]
+fn unwritable_home() {
+    let env = Env::new("demo");
+    let file = env.home.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    c.env("PGMIGRATE_HOME", &file);
+    common::output(c).code(1).stderr_has("PGMIGRATE_HOME");
+    assert!(env.mutations().is_empty());
+}
+
+#[test]
+fn a_second_run_while_the_lock_is_held() {
+    let env = Env::new("demo");
+    let home = pgmigrate::journal::Home::at(env.home.path());
+    let _held = pgmigrate::lock::AppLock::acquire(&home, "demo-app", "run").unwrap();
+    refuses(
+        &env,
+        &["run", "-a", "demo-app", "--confirm", "demo-app"],
+        4,
+        "holds the lock for demo-app: pid",
+    );
+}
+
+#[test]
+fn a_run_while_the_last_one_is_unfinished() {
+    let env = Env::new("demo");
+    env.run(&[
+        "run",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+        "--stop-before",
+        "maintenance-on",
+    ])
+    .code(3);
+    let n = env.mutations().len();
+    let out = env.run(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    out.code(5)
+        .stderr_has("unfinished")
+        .stderr_has("pgmigrate resume --app demo-app");
+    assert_eq!(env.mutations().len(), n, "nothing more changed");
+}
+
+fn damage_journal(env: &Env, change: impl Fn(String) -> String) -> std::path::PathBuf {
+    env.run(&[
+        "run",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+        "--stop-before",
+        "maintenance-on",
+    ])
+    .code(3);
+    let dir = env.home.path().join("apps/demo-app/runs");
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, change(text)).unwrap();
+    path
+}
+
+#[test]
+fn a_truncated_journal_is_refused_not_reinitialised() {
+    let env = Env::new("demo");
+    let path = damage_journal(&env, |t| t[..t.len() / 2].to_string());
+    let damaged = std::fs::read(&path).unwrap();
+    let n = env.mutations().len();
+    for args in [
+        vec!["status", "--app", "demo-app"],
+        vec!["resume", "--app", "demo-app", "--confirm", "demo-app"],
+        vec!["rollback", "--app", "demo-app", "--confirm", "demo-app"],
+        vec!["run", "--app", "demo-app", "--confirm", "demo-app"],
+    ] {
+        env.run(&args)
+            .code(1)
+            .stderr_has("is damaged")
+            .stderr_has(&path.display().to_string());
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), damaged, "left as it was");
+    assert_eq!(env.mutations().len(), n);
+}
+
+#[test]
+fn a_journal_from_a_newer_pgmigrate_is_refused() {
+    let env = Env::new("demo");
+    damage_journal(&env, |t| {
+        t.replace("\"format_version\": 1", "\"format_version\": 2")
+    });
+    env.run(&["resume", "--app", "demo-app", "--confirm", "demo-app"])
+        .code(1)
+        .stderr_has("newer pgmigrate");
+}

@@ -1,0 +1,213 @@
+//! Test support: a sandbox Heroku in the test process and a builder that
+//! runs the real `pgmigrate` binary against it with a hermetic
+//! environment (its own HOME and PGMIGRATE_HOME, no inherited Heroku
+//! variables), returning exit status, stdout and stderr.
+
+#![allow(dead_code)]
+
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgmigrate::sim::{LoggedRequest, Sandbox, Scenario};
+use serde_json::Value;
+
+pub struct Env {
+    pub sandbox: Sandbox,
+    pub home: tempfile::TempDir,
+    pub user_home: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> &Out {
+        assert_eq!(self.code, 0, "expected success\n{self}");
+        self
+    }
+    pub fn code(&self, code: i32) -> &Out {
+        assert_eq!(self.code, code, "expected exit {code}\n{self}");
+        self
+    }
+    pub fn stderr_has(&self, text: &str) -> &Out {
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}\n{self}");
+        self
+    }
+    pub fn stdout_has(&self, text: &str) -> &Out {
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/scenarios")
+        .join(format!("{name}.json"))
+}
+
+/// Load a fixture scenario with timings shortened for tests.
+pub fn scenario(name: &str) -> Scenario {
+    let mut s = Scenario::from_file(&fixture(name)).expect("fixture scenario");
+    s.timing.provision_ms = s.timing.provision_ms.min(300);
+    s.timing.dyno_stop_ms = s.timing.dyno_stop_ms.min(400);
+    s.timing.dyno_start_ms = s.timing.dyno_start_ms.min(100);
+    s.timing.transfer_ms = s.timing.transfer_ms.min(600);
+    s
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        Env::with(scenario(name))
+    }
+
+    pub fn with(s: Scenario) -> Env {
+        Env {
+            sandbox: Sandbox::start(s, 0).expect("sandbox starts"),
+            home: tempfile::tempdir().expect("tempdir"),
+            user_home: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The binary with a hermetic environment pointed at the sandbox.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pgmigrate"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.user_home.path())
+            .env("HEROKU_HOST", self.sandbox.base_url())
+            .env("HEROKU_DATA_HOST", self.sandbox.base_url())
+            .env("HEROKU_API_KEY", self.sandbox.token())
+            .env("PGMIGRATE_HOME", self.home.path())
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        output(self.command(args))
+    }
+
+    pub fn state(&self) -> Value {
+        self.sandbox.snapshot()
+    }
+
+    pub fn app(&self, app: &str) -> Value {
+        self.state()["apps"][app].clone()
+    }
+
+    /// Requests that could change something (everything but GET).
+    pub fn mutations(&self) -> Vec<LoggedRequest> {
+        self.sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect()
+    }
+
+    /// Files under PGMIGRATE_HOME, with their contents.
+    pub fn home_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = vec![];
+        let mut stack = vec![self.home.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap_or_default();
+                    out.push((p, bytes));
+                }
+            }
+        }
+        out
+    }
+
+    /// The latest journal of an app, parsed.
+    pub fn journal(&self, app: &str) -> Value {
+        let dir = self.home.path().join("apps").join(app).join("runs");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("runs dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        let text = std::fs::read_to_string(files.last().expect("a journal")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+pub fn output(mut c: Command) -> Out {
+    let o = c.output().expect("binary runs");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// The add-on record (from the snapshot) named `name`.
+pub fn addon<'a>(state: &'a Value, name: &str) -> &'a Value {
+    state["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name && a["deleted"] == false)
+        .unwrap_or_else(|| panic!("no live add-on {name}"))
+}
+
+/// Live (not deleted) add-ons of an app.
+pub fn live_addons(state: &Value, app: &str) -> Vec<Value> {
+    state["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["app"] == app && a["deleted"] == false)
+        .cloned()
+        .collect()
+}
+
+/// Everything about the app that a migration must restore or change,
+/// minus things that legitimately differ (dyno names).
+pub fn shape(app: &Value) -> Value {
+    let mut atts: Vec<(String, String, String)> = app["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or("").to_string(),
+                a["namespace"].as_str().unwrap_or("").to_string(),
+                a["addon_name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    atts.sort();
+    serde_json::json!({
+        "maintenance": app["maintenance"],
+        "formation": app["formation"],
+        "config_vars": app["config_vars"],
+        "attachments": atts,
+    })
+}
+
+/// Wait until the app's dynos have settled (started ones are up).
+pub fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(150));
+}

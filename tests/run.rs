@@ -1,0 +1,240 @@
+//! End-to-end: the real binary migrates sandbox apps; the app must end with
+//! DATABASE on the new add-on, every copied var rebound, formation, sizes
+//! and maintenance restored, the old database kept, and no row written to
+//! the old database after the copy started.
+
+mod common;
+
+use common::{addon, live_addons, Env};
+use serde_json::Value;
+
+fn migrate(env: &Env, app: &str, extra: &[&str]) -> common::Out {
+    let mut args = vec!["run", "--app", app, "--confirm", app];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    out.ok();
+    out
+}
+
+/// The checks every successful migration must pass.
+fn assert_migrated(env: &Env, app: &str, before: &Value, plan: &str) -> Value {
+    let state = env.state();
+    let after = &state["apps"][app];
+    let old_name = before["database"].as_str().unwrap();
+    let new_name = after["database"].as_str().unwrap();
+    assert_ne!(new_name, old_name, "DATABASE moved");
+    let new = addon(&state, new_name);
+    assert_eq!(new["plan"], plan);
+    assert_eq!(new["state"], "provisioned");
+    // The old database is kept and still attached under another name.
+    let old = addon(&state, old_name);
+    assert!(
+        after["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["addon_name"] == old_name && a["namespace"].is_null()),
+        "old database still attached: {after:#}"
+    );
+    // Every var that held the old URL now holds the new one.
+    let old_url = old["url"].as_str().unwrap();
+    let new_url = new["url"].as_str().unwrap();
+    let vars = after["config_vars"].as_object().unwrap();
+    assert_eq!(vars["DATABASE_URL"], new_url);
+    for (k, v) in before["config_vars"].as_object().unwrap() {
+        let v = v.as_str().unwrap();
+        let same_db = pgmigrate::steps::same_database(v, old_url);
+        let attachment_var = before["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| format!("{}_URL", a["name"].as_str().unwrap()) == *k);
+        if same_db && !attachment_var {
+            assert_eq!(vars[k], new_url, "{k} rebound");
+        } else if !same_db {
+            assert_eq!(vars[k], v, "{k} untouched");
+        }
+    }
+    // Formation (quantities and sizes) and maintenance as before.
+    assert_eq!(after["formation"], before["formation"]);
+    assert_eq!(after["maintenance"], before["maintenance"]);
+    // Exactly one add-on created, one transfer, and no write lost: the old
+    // database got no row after the copy started.
+    let transfers = state["transfers"].as_array().unwrap();
+    assert_eq!(transfers.len(), 1, "one transfer");
+    assert_eq!(transfers[0]["succeeded"], true);
+    assert_eq!(
+        old["rows"], transfers[0]["source_rows_at_start"],
+        "rows written to the old database after the copy started"
+    );
+    state
+}
+
+#[test]
+fn demo_app_migrates_and_everything_is_restored() {
+    let env = Env::new("demo");
+    let before = env.app("demo-app");
+    let out = migrate(&env, "demo-app", &[]);
+    out.stdout_has("completed");
+    let state = assert_migrated(&env, "demo-app", &before, "heroku-postgresql:essential-0");
+    assert_eq!(live_addons(&state, "demo-app").len(), 3);
+    // The rows the dynos wrote before maintenance went on arrived.
+    let new_name = state["apps"]["demo-app"]["database"].as_str().unwrap();
+    assert!(addon(&state, new_name)["rows"].as_u64().unwrap() >= 25_000);
+    // Maintenance was turned on and off, scaling was one batch each way.
+    let formation_patches: Vec<_> = env
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/formation"))
+        .collect();
+    assert_eq!(formation_patches.len(), 2);
+    let j = env.journal("demo-app");
+    assert_eq!(j["outcome"], "completed");
+    assert!(j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["state"] == "done" || s["state"] == "skipped"));
+}
+
+#[test]
+fn an_app_already_in_maintenance_stays_in_maintenance() {
+    let env = Env::new("maintenance-on");
+    let before = env.app("quiet-app");
+    migrate(&env, "quiet-app", &["--to", "heroku-postgresql:standard-2"]);
+    assert_migrated(&env, "quiet-app", &before, "heroku-postgresql:standard-2");
+    assert!(
+        !env.mutations()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path == "/apps/quiet-app"),
+        "maintenance was not touched"
+    );
+    let j = env.journal("quiet-app");
+    let skipped: Vec<&str> = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "skipped")
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert!(skipped.contains(&"maintenance-on") && skipped.contains(&"maintenance-off"));
+}
+
+#[test]
+fn the_connection_pooler_follows_and_an_existing_alias_is_reused() {
+    let env = Env::new("pooler");
+    let before = env.app("pooled-app");
+    migrate(&env, "pooled-app", &["--to", "premium-0"]);
+    let state = assert_migrated(&env, "pooled-app", &before, "heroku-postgresql:premium-0");
+    let after = &state["apps"]["pooled-app"];
+    let new_name = after["database"].as_str().unwrap();
+    let pool = after["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "DATABASE_CONNECTION_POOL")
+        .expect("pooler still attached");
+    assert_eq!(pool["addon_name"], new_name);
+    assert_eq!(pool["namespace"], "connection-pooling:default");
+    // The old database already had HEROKU_POSTGRESQL_RED: no new alias.
+    assert!(!env
+        .mutations()
+        .iter()
+        .any(|r| r.path == "/addon-attachments"
+            && r.body.as_ref().is_some_and(|b| b.get("name").is_none())));
+}
+
+#[test]
+fn paginated_lists_are_followed_to_the_end() {
+    let env = Env::new("paginated");
+    let before = env.app("big-app");
+    migrate(&env, "big-app", &["--to", "standard-0"]);
+    assert_migrated(&env, "big-app", &before, "heroku-postgresql:standard-0");
+    assert!(
+        env.sandbox.requests().iter().any(|r| r.status == 206),
+        "lists were paginated"
+    );
+}
+
+#[test]
+fn status_answers_in_words_and_in_json() {
+    let env = Env::new("demo");
+    migrate(&env, "demo-app", &[]);
+    env.run(&["status", "--app", "demo-app"])
+        .ok()
+        .stdout_has("DATABASE_URL points at the new database")
+        .stdout_has("fully rebound")
+        .stdout_has("Maintenance is off as it was before the run")
+        .stdout_has("heroku addons:destroy postgresql-demo-old");
+    let out = env.run(&["status", "--app", "demo-app", "--json"]);
+    out.ok();
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(v["status_version"], 1);
+    assert_eq!(v["outcome"], "completed");
+    assert_eq!(v["answers"]["copy"]["value"], "succeeded");
+    assert_eq!(v["answers"]["database_url"]["value"], "new");
+    assert_eq!(v["answers"]["rebinding"]["value"], "fully");
+    assert_eq!(v["answers"]["maintenance"]["value"], "as-before");
+    assert_eq!(v["answers"]["formation"]["value"], "as-before");
+    assert_eq!(v["answers"]["target_addon"]["value"], "exists");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 14);
+    assert!(v["steps"][8]["duration_ms"].as_u64().unwrap() > 0);
+    let all = env.run(&["status", "--all", "--json"]);
+    let v: Value = serde_json::from_str(&all.ok().stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_demo_command_runs_a_whole_migration() {
+    let out = common::output({
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pgmigrate"));
+        c.arg("demo").env_remove("HEROKU_API_KEY");
+        c
+    });
+    out.ok()
+        .stdout_has("Migrated demo-app: completed")
+        .stdout_has("DATABASE_URL points at the new database");
+}
+
+#[test]
+fn nothing_secret_reaches_the_journal_or_the_output() {
+    let env = Env::new("demo");
+    let out = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
+    out.ok();
+    let status = env.run(&["-vvv", "status", "--app", "demo-app", "--json"]);
+    let state = env.state();
+    let mut secrets = vec![env.sandbox.token()];
+    for a in state["addons"].as_array().unwrap() {
+        let url = url::Url::parse(a["url"].as_str().unwrap()).unwrap();
+        secrets.push(url.password().unwrap().to_string());
+        secrets.push(a["url"].as_str().unwrap().to_string());
+    }
+    secrets.push("other-credential-secret".into());
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
+        ("run stdout".into(), out.stdout.into_bytes()),
+        ("run stderr".into(), out.stderr.into_bytes()),
+        ("status stdout".into(), status.stdout.into_bytes()),
+        ("status stderr".into(), status.stderr.into_bytes()),
+    ];
+    for (p, bytes) in env.home_files() {
+        haystacks.push((p.display().to_string(), bytes));
+    }
+    assert!(haystacks.len() >= 6);
+    for (name, bytes) in &haystacks {
+        let text = String::from_utf8_lossy(bytes);
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{name} contains a secret");
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (p, _) in env.home_files() {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+        let dir = env.home.path().join("apps/demo-app");
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
