@@ -6,6 +6,7 @@
 //! work lives here and reports through return values and `tracing` events.
 
 pub mod cli;
+pub mod crash;
 pub mod error;
 pub mod heroku;
 pub mod journal;

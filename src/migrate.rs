@@ -131,6 +131,10 @@ fn read_error(e: &ApiError) -> StepError {
     StepError::Definite(describe_api(e))
 }
 
+/// How often one process reconciles and retries a request whose outcome
+/// was lost before it stops and leaves the step in doubt.
+const MAX_DOUBT_RETRIES: u32 = 3;
+
 /// The executor of one run.
 pub struct Migration<'a> {
     client: &'a Client,
@@ -558,6 +562,7 @@ impl<'a> Migration<'a> {
 
     /// The forward loop: run, skip or reconcile steps until done or stopped.
     fn forward(&mut self) -> Result<(), Error> {
+        let mut doubts = 0;
         loop {
             let next = steps::next_forward(self.journal());
             let step = match next {
@@ -568,11 +573,26 @@ impl<'a> Migration<'a> {
                 return self.pause(step);
             }
             let result = match next {
-                NextForward::InDoubt(s) => self.reconcile(s),
+                NextForward::InDoubt(s) => self.reconcile(s).map_err(|e| match e {
+                    // Could not find out: the step stays in doubt.
+                    StepError::Definite(r) => StepError::Doubt(r),
+                    other => other,
+                }),
                 _ => self.run_step(step),
             };
-            if let Err(e) = result {
-                return Err(self.stopped(step, e));
+            match result {
+                Ok(()) => {}
+                Err(StepError::Doubt(reason)) if doubts < MAX_DOUBT_RETRIES => {
+                    // The step stays `running` in the journal, so the next
+                    // turn of the loop reconciles it against the live app.
+                    doubts += 1;
+                    self.note(
+                        Some(step),
+                        EventKind::Error,
+                        &format!("{reason}; checking whether it took effect"),
+                    )?;
+                }
+                Err(e) => return Err(self.stopped(step, e)),
             }
         }
         self.writer.update(|j| {
@@ -681,7 +701,9 @@ impl<'a> Migration<'a> {
             r.started_at = Some(journal_now());
             r.note = None;
             j.push_event(Some(step), kind, intent);
-        })
+        })?;
+        crate::crash::point(&format!("after-intent:{step}"));
+        Ok(())
     }
 
     /// Journal a step's outcome.
@@ -700,13 +722,16 @@ impl<'a> Migration<'a> {
         } else {
             EventKind::Note
         };
+        crate::crash::point(&format!("before-outcome:{step}"));
         self.writer.update(|j| {
             change(j);
             let r = j.record_mut(step);
             r.state = StepState::Done;
             r.finished_at = Some(journal_now());
             j.push_event(Some(step), kind, outcome);
-        })
+        })?;
+        crate::crash::point(&format!("after-outcome:{step}"));
+        Ok(())
     }
 
     /// Put an in-doubt or failed step back to pending with a note.
@@ -740,37 +765,16 @@ impl<'a> Migration<'a> {
             },
             confirm: app.clone(),
         };
-        match self.client.create_addon(&app, &body) {
-            Ok(addon) => {
-                let detail = format!("created {} ({plan}), id {}", addon.name, addon.id);
-                self.finish_with(Step::CreateTarget, &detail, |j| {
-                    j.results.target_addon_id = Some(addon.id.clone());
-                    j.results.target_created = true;
-                })?;
-                Ok(detail)
-            }
-            Err(e) if e.not_applied() => Err(write_error(&e)),
-            Err(e) => {
-                // The response is lost or unclear: look for the add-on by
-                // the name this run chose before deciding anything.
-                self.note(
-                    Some(Step::CreateTarget),
-                    EventKind::Error,
-                    &format!(
-                        "create request failed ({}); looking the add-on up",
-                        describe_api(&e)
-                    ),
-                )?;
-                self.reconcile_create_target()?;
-                match self.journal().step_state(Step::CreateTarget) {
-                    Some(StepState::Done) => Ok("created (found after a lost response)".into()),
-                    _ => Err(StepError::Definite(format!(
-                        "creating the target failed and it does not exist: {}",
-                        describe_api(&e)
-                    ))),
-                }
-            }
-        }
+        let addon = self
+            .client
+            .create_addon(&app, &body)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("created {} ({plan}), id {}", addon.name, addon.id);
+        self.finish_with(Step::CreateTarget, &detail, |j| {
+            j.results.target_addon_id = Some(addon.id.clone());
+            j.results.target_created = true;
+        })?;
+        Ok(detail)
     }
 
     fn wait_target(&mut self) -> Result<String, StepError> {
@@ -779,6 +783,7 @@ impl<'a> Migration<'a> {
         let start = Instant::now();
         loop {
             let addon = self.client.addon(&id).map_err(|e| read_error(&e))?;
+            crate::crash::point("polling:wait-target");
             match addon.state.as_deref() {
                 Some("deprovisioned") => {
                     return Err(StepError::Definite(format!(
@@ -844,34 +849,18 @@ impl<'a> Migration<'a> {
             namespace: None,
             confirm: app.clone(),
         };
-        match self.client.create_attachment(&body) {
-            Ok(att) => {
-                let detail = format!("{} now also reaches the old database", att.config_var());
-                self.finish_with(Step::AliasSource, &detail, |j| {
-                    j.results.alias = Some(AttachmentRecord {
-                        id: att.id.clone(),
-                        name: att.name.clone(),
-                    });
-                })?;
-                Ok(detail)
-            }
-            Err(e) if e.not_applied() => Err(write_error(&e)),
-            Err(e) => {
-                self.note(
-                    Some(Step::AliasSource),
-                    EventKind::Error,
-                    &format!(
-                        "attach request failed ({}); looking it up",
-                        describe_api(&e)
-                    ),
-                )?;
-                self.reconcile(Step::AliasSource)?;
-                match self.journal().step_state(Step::AliasSource) {
-                    Some(StepState::Done) => Ok("attached (found after a lost response)".into()),
-                    _ => Err(StepError::Definite(describe_api(&e))),
-                }
-            }
-        }
+        let att = self
+            .client
+            .create_attachment(&body)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("{} now also reaches the old database", att.config_var());
+        self.finish_with(Step::AliasSource, &detail, |j| {
+            j.results.alias = Some(AttachmentRecord {
+                id: att.id.clone(),
+                name: att.name.clone(),
+            });
+        })?;
+        Ok(detail)
     }
 
     fn maintenance_on(&mut self) -> Result<String, StepError> {
@@ -954,6 +943,7 @@ impl<'a> Migration<'a> {
         let start = Instant::now();
         loop {
             let dynos = self.client.dynos(&app).map_err(|e| read_error(&e))?;
+            crate::crash::point(&format!("polling:{step}"));
             let left: Vec<&str> = dynos
                 .iter()
                 .filter(|d| !d.is_one_off() && types.contains(d.process_type.as_str()))
@@ -1012,33 +1002,15 @@ impl<'a> Migration<'a> {
             to_name: target.attachment_name.clone(),
             to_url: target_url,
         };
-        match self.client.create_transfer(&target_id, &body) {
-            Ok(t) => {
-                let detail = format!("transfer {} started", t.uuid);
-                self.finish_with(Step::StartCopy, &detail, |j| {
-                    j.results.transfer = Some(transfer_record(&t));
-                })?;
-                Ok(detail)
-            }
-            Err(e) if e.not_applied() => Err(write_error(&e)),
-            Err(e) => {
-                self.note(
-                    Some(Step::StartCopy),
-                    EventKind::Error,
-                    &format!(
-                        "transfer request failed ({}); looking it up",
-                        describe_api(&e)
-                    ),
-                )?;
-                self.reconcile(Step::StartCopy)?;
-                match self.journal().step_state(Step::StartCopy) {
-                    Some(StepState::Done) => {
-                        Ok("transfer started (found after a lost response)".into())
-                    }
-                    _ => Err(StepError::Definite(describe_api(&e))),
-                }
-            }
-        }
+        let t = self
+            .client
+            .create_transfer(&target_id, &body)
+            .map_err(|e| write_error(&e))?;
+        let detail = format!("transfer {} started", t.uuid);
+        self.finish_with(Step::StartCopy, &detail, |j| {
+            j.results.transfer = Some(transfer_record(&t));
+        })?;
+        Ok(detail)
     }
 
     fn wait_copy(&mut self) -> Result<String, StepError> {
@@ -1077,6 +1049,7 @@ impl<'a> Migration<'a> {
                 .client
                 .transfer(&app, &record.uuid, false)
                 .map_err(|e| read_error(&e))?;
+            crate::crash::point("polling:wait-copy");
             let elapsed = start.elapsed();
             match steps::copy_verdict(&t) {
                 CopyVerdict::Succeeded { processed } => {
@@ -1644,7 +1617,9 @@ impl<'a> Migration<'a> {
                 EventKind::Intent,
                 &format!("undo: {}", undo.describe()),
             );
-        })
+        })?;
+        crate::crash::point(&format!("undo-after-intent:{step}"));
+        Ok(())
     }
 
     fn undo_end(
@@ -1654,12 +1629,14 @@ impl<'a> Migration<'a> {
         state: StepState,
         detail: &str,
     ) -> Result<(), Error> {
+        crate::crash::point(&format!("undo-before-outcome:{step}"));
         self.writer.update(|j| {
             let r = j.record_mut(step);
             r.undo = Some(state);
             r.undo_finished_at = Some(journal_now());
             j.push_event(Some(step), EventKind::Outcome, &format!("undo: {detail}"));
         })?;
+        crate::crash::point(&format!("undo-after-outcome:{step}"));
         self.observer.progress(&if state == StepState::Skipped {
             Progress::UndoSkipped(step, undo, detail.to_string())
         } else {

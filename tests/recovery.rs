@@ -1,0 +1,345 @@
+//! Resume and rollback from any point, proven by killing the process.
+//!
+//! For every crash point (src/crash.rs) of a run, the binary is stopped
+//! there with SIGKILL, then `resume` must end exactly like an uninterrupted
+//! run (one add-on created, at most one successful transfer, no row lost)
+//! and `rollback` must restore the app as it was. Rollbacks are killed at
+//! every undo point and run again. Non-idempotent requests whose responses
+//! are lost must converge without duplicates.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::{addon, shape, Env};
+use pgmigrate::sim::{Fault, FaultAction};
+use serde_json::Value;
+
+const APP: &str = "crash-app";
+
+/// Run `args` until the process reaches `point`, then SIGKILL it.
+fn kill_at(env: &Env, args: &[&str], point: &str) {
+    let mut c = env.command(args);
+    c.env("PGMIGRATE_CRASH_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    let mut reached = false;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        if line == format!("pgmigrate-crash-point {point}") {
+            reached = true;
+            break;
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        reached,
+        "crash point {point} was never reached; stderr:\n{seen}"
+    );
+}
+
+fn pgmigrate_addons(state: &Value) -> Vec<Value> {
+    state["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"].as_str().unwrap().contains("-pgmigrate-"))
+        .cloned()
+        .collect()
+}
+
+/// The app ended exactly as an uninterrupted migration leaves it.
+fn assert_completed(env: &Env, before: &Value, point: &str) {
+    let state = env.state();
+    let app = &state["apps"][APP];
+    let created = pgmigrate_addons(&state);
+    assert_eq!(
+        created.len(),
+        1,
+        "{point}: exactly one add-on created: {created:#?}"
+    );
+    assert_eq!(created[0]["deleted"], false);
+    let new_name = created[0]["name"].as_str().unwrap();
+    assert_eq!(app["database"], new_name, "{point}: DATABASE on the target");
+    let new_url = addon(&state, new_name)["url"].clone();
+    assert_eq!(app["config_vars"]["REPORTING_URL"], new_url, "{point}");
+    assert_eq!(app["config_vars"]["PLAIN"], "value");
+    let pool = app["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "DATABASE_CONNECTION_POOL")
+        .unwrap();
+    assert_eq!(pool["addon_name"], new_name, "{point}: pooler moved");
+    assert!(app["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["addon_name"] == "postgresql-crash-old" && a["namespace"].is_null()));
+    assert_eq!(app["formation"], before["formation"], "{point}");
+    assert_eq!(app["maintenance"], before["maintenance"], "{point}");
+    let ok: Vec<&Value> = state["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["succeeded"] == true)
+        .collect();
+    assert_eq!(ok.len(), 1, "{point}: one successful transfer");
+    let old = addon(&state, "postgresql-crash-old");
+    assert_eq!(
+        old["rows"], ok[0]["source_rows_at_start"],
+        "{point}: rows written to the old database after the copy"
+    );
+}
+
+/// The app is as it was before the run, and the target is gone.
+fn assert_rolled_back(env: &Env, before: &Value, point: &str) {
+    let state = env.state();
+    assert_eq!(
+        shape(&state["apps"][APP]),
+        shape(before),
+        "{point}: app restored"
+    );
+    for a in pgmigrate_addons(&state) {
+        assert_eq!(a["deleted"], true, "{point}: target destroyed: {a:#}");
+    }
+    assert!(
+        state["transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["finished"] == true || t["canceled"] == true),
+        "{point}: no transfer left running"
+    );
+}
+
+fn run_args() -> Vec<&'static str> {
+    vec!["run", "-a", APP, "--confirm", APP, "--to", "premium-0"]
+}
+
+/// Points from which rollback needs --force (the app ran on the target).
+fn after_scale_up(point: &str) -> bool {
+    point.ends_with(":scale-up")
+        && !point.starts_with("after-intent")
+        && !point.starts_with("polling")
+        || point.ends_with(":maintenance-off")
+        || point == "after-intent:scale-up"
+}
+
+#[test]
+fn crash_points_are_listed_in_order() {
+    let points = pgmigrate::crash::forward_points();
+    assert_eq!(points.first().unwrap(), "after-intent:create-target");
+    assert_eq!(points.last().unwrap(), "after-outcome:maintenance-off");
+    assert_eq!(points.len(), 13 * 3 + 3);
+    assert_eq!(pgmigrate::crash::undo_points().len(), 10 * 3 + 1);
+}
+
+#[test]
+fn killed_anywhere_then_resumed_ends_like_an_uninterrupted_run() {
+    for point in pgmigrate::crash::forward_points() {
+        let env = Env::new("crash");
+        let before = env.app(APP);
+        kill_at(&env, &run_args(), &point);
+        env.run(&["status", "-a", APP])
+            .ok()
+            .stdout_has("pgmigrate resume");
+        let out = env.run(&["resume", "-a", APP, "--confirm", APP]);
+        assert_eq!(out.code, 0, "{point}: resume\n{out}");
+        common::settle();
+        assert_completed(&env, &before, &point);
+        let j = env.journal(APP);
+        assert_eq!(j["outcome"], "completed", "{point}");
+    }
+}
+
+#[test]
+fn killed_anywhere_then_rolled_back_restores_the_app() {
+    for point in pgmigrate::crash::forward_points() {
+        let env = Env::new("crash");
+        let before = env.app(APP);
+        kill_at(&env, &run_args(), &point);
+        let mut args = vec!["rollback", "-a", APP, "--confirm", APP];
+        if after_scale_up(&point) {
+            let refused = env.run(&args);
+            assert_eq!(
+                refused.code, 2,
+                "{point}: rollback needs --force\n{refused}"
+            );
+            assert!(refused.stderr.contains("--force"), "{refused}");
+            args.push("--force");
+        }
+        let out = env.run(&args);
+        assert_eq!(out.code, 0, "{point}: rollback\n{out}");
+        common::settle();
+        assert_rolled_back(&env, &before, &point);
+        env.run(&["status", "-a", APP, "--json"])
+            .ok()
+            .stdout_has("\"rolled-back\"");
+    }
+}
+
+#[test]
+fn a_rollback_killed_anywhere_is_finished_by_rollback() {
+    for point in pgmigrate::crash::undo_points() {
+        let env = Env::new("crash");
+        let before = env.app(APP);
+        env.run(&run_args()).ok();
+        let args = ["rollback", "-a", APP, "--confirm", APP, "--force"];
+        kill_at(&env, &args, &point);
+        env.run(&["status", "-a", APP]).ok().stdout_has("rollback");
+        let out = env.run(&args);
+        assert_eq!(out.code, 0, "{point}: second rollback\n{out}");
+        common::settle();
+        assert_rolled_back(&env, &before, &point);
+    }
+}
+
+fn lost_response(method: &str, path: &str, nth: u32, action: FaultAction) {
+    let mut s = common::scenario("crash");
+    s.faults.push(Fault {
+        method: Some(method.into()),
+        path_contains: Some(path.into()),
+        nth: Some(nth),
+        times: 1,
+        action,
+    });
+    let env = Env::with(s);
+    let before = env.app(APP);
+    let out = env.run(&run_args());
+    assert_eq!(out.code, 0, "{method} {path} #{nth}\n{out}");
+    assert!(
+        env.sandbox.requests().iter().any(|r| r.status == 0),
+        "the fault fired"
+    );
+    common::settle();
+    assert_completed(&env, &before, &format!("{method} {path} #{nth}"));
+}
+
+#[test]
+fn lost_responses_of_non_idempotent_requests_converge_without_duplicates() {
+    for action in [FaultAction::DropAfterApply, FaultAction::Drop] {
+        lost_response("POST", "/addons", 1, action.clone());
+        lost_response("POST", "/transfers", 1, action.clone());
+        // 1: the old database's alias, 2: DATABASE, 3: the pooler.
+        for nth in 1..=3 {
+            lost_response("POST", "/addon-attachments", nth, action.clone());
+        }
+        lost_response("PATCH", "/config-vars", 1, action.clone());
+        lost_response("PATCH", "/formation", 1, action.clone());
+    }
+}
+
+#[test]
+fn a_failed_copy_stops_before_cut_over_and_rolls_back_cleanly() {
+    let mut s = common::scenario("crash");
+    s.faults.push(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/transfers".into()),
+        nth: None,
+        times: 1,
+        action: FaultAction::TransferFails,
+    });
+    let env = Env::with(s);
+    let before = env.app(APP);
+    let out = env.run(&run_args());
+    out.code(3)
+        .stderr_has("the copy failed")
+        .stderr_has("pg_restore: error")
+        .stderr_has("pgmigrate rollback --app crash-app");
+    let state = env.state();
+    assert_eq!(
+        state["apps"][APP]["database"], "postgresql-crash-old",
+        "nothing switched"
+    );
+    let status = env.run(&["status", "-a", APP, "--json"]);
+    let v: Value = serde_json::from_str(&status.ok().stdout).unwrap();
+    assert_eq!(v["answers"]["copy"]["value"], "failed");
+    assert_eq!(v["answers"]["database_url"]["value"], "old");
+    assert_eq!(v["answers"]["rebinding"]["value"], "none");
+    env.run(&["rollback", "-a", APP, "--confirm", APP]).ok();
+    common::settle();
+    assert_rolled_back(&env, &before, "failed copy");
+}
+
+#[test]
+fn a_failed_copy_can_be_resumed_with_a_new_transfer() {
+    let mut s = common::scenario("crash");
+    s.faults.push(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/transfers".into()),
+        nth: None,
+        times: 1,
+        action: FaultAction::TransferFails,
+    });
+    let env = Env::with(s);
+    let before = env.app(APP);
+    env.run(&run_args()).code(3);
+    env.run(&["resume", "-a", APP, "--confirm", APP]).ok();
+    common::settle();
+    assert_completed(&env, &before, "resume after failed copy");
+}
+
+#[test]
+fn stop_before_cut_over_then_resume() {
+    let env = Env::new("crash");
+    let before = env.app(APP);
+    let mut args = run_args();
+    args.extend(["--stop-before", "promote-target"]);
+    env.run(&args).code(3).stderr_has("--stop-before");
+    let app = env.app(APP);
+    assert_eq!(app["maintenance"], true, "still in maintenance, copy done");
+    assert_eq!(app["database"], "postgresql-crash-old");
+    env.run(&["resume", "-a", APP, "--confirm", APP]).ok();
+    common::settle();
+    assert_completed(&env, &before, "stop-before");
+}
+
+#[test]
+fn drift_stops_resume_and_rollback_unless_forced() {
+    let env = Env::new("crash");
+    let mut args = run_args();
+    args.extend(["--stop-before", "start-copy"]);
+    env.run(&args).code(3);
+    // Someone turns maintenance off by hand.
+    let token = env.sandbox.token();
+    let agent = ureq::AgentBuilder::new().build();
+    agent
+        .patch(&format!("{}/apps/{APP}", env.sandbox.base_url()))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(serde_json::json!({"maintenance": false}))
+        .unwrap();
+    let n = env.mutations().len();
+    env.run(&["resume", "-a", APP, "--confirm", APP])
+        .code(2)
+        .stderr_has("changed outside pgmigrate")
+        .stderr_has("maintenance is off, the journal expects on");
+    env.run(&["rollback", "-a", APP, "--confirm", APP])
+        .code(2)
+        .stderr_has("changed outside pgmigrate");
+    assert_eq!(env.mutations().len(), n, "nothing changed");
+    env.run(&["rollback", "-a", APP, "--confirm", APP, "--force"])
+        .ok();
+}
+
+#[test]
+fn rollback_keep_target_keeps_the_add_on() {
+    let env = Env::new("crash");
+    let mut args = run_args();
+    args.extend(["--stop-before", "scale-up"]);
+    env.run(&args).code(3);
+    env.run(&["rollback", "-a", APP, "--confirm", APP, "--keep-target"])
+        .ok();
+    let state = env.state();
+    let created = pgmigrate_addons(&state);
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["deleted"], false, "kept");
+    assert_eq!(state["apps"][APP]["database"], "postgresql-crash-old");
+}
