@@ -269,7 +269,38 @@ fn resolve_app(arg: &AppArg) -> Result<String, Error> {
 fn client() -> Result<Client, Error> {
     let endpoints = Endpoints::from_env(&env)?;
     let token = crate::heroku::token_from_env(&env, home_dir().as_deref())?;
-    Ok(Client::new(endpoints, token, RetryPolicy::default()))
+    Ok(Client::new(endpoints, token, retry_policy()?))
+}
+
+/// The retry policy, with the limits `PGMIGRATE_HTTP_TIMEOUT` (one
+/// request) and `PGMIGRATE_RETRY_FOR` (all retries of one call), in
+/// seconds, when set.
+fn retry_policy() -> Result<RetryPolicy, Error> {
+    let mut p = RetryPolicy::default();
+    let secs = |name: &str| -> Result<Option<Duration>, Error> {
+        match env(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| Some(Duration::from_secs_f64(s)))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{name}={v} is not a number of seconds: set it to a positive number \
+                         such as 30, or unset it"
+                    ))
+                }),
+        }
+    };
+    if let Some(d) = secs("PGMIGRATE_HTTP_TIMEOUT")? {
+        p.request_timeout = d;
+    }
+    if let Some(d) = secs("PGMIGRATE_RETRY_FOR")? {
+        p.max_elapsed = d;
+    }
+    Ok(p)
 }
 
 fn home() -> Result<Home, Error> {
