@@ -5,7 +5,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
@@ -348,8 +349,25 @@ fn settings(t: &Timeouts) -> Settings {
         provision_timeout: Duration::from_secs(t.provision_timeout),
         drain_timeout: Duration::from_secs(t.drain_timeout),
         copy_stall_timeout: Duration::from_secs(t.copy_stall_timeout),
+        interrupt: Some(interrupt_flag()),
         ..Settings::default()
     }
+}
+
+/// Ctrl-C and SIGTERM set a flag that the executor checks at every
+/// resumable point (the request in flight finishes and is journaled
+/// first). A second signal exits at once with status 130: the journal
+/// already covers everything sent.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let second = signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone());
+        let first = signal_hook::flag::register(signal, flag.clone());
+        if let Err(e) = second.and(first) {
+            tracing::warn!("cannot handle signal {signal}: {e}");
+        }
+    }
+    flag
 }
 
 fn run(cli: Cli) -> Result<(), Error> {

@@ -7,6 +7,8 @@
 //! in memory, and never journaled or reported.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{describe_api, Error};
@@ -43,6 +45,9 @@ pub struct Settings {
     pub force: bool,
     /// Stop before this step (a postponed cut-over).
     pub stop_before: Option<Step>,
+    /// Set (by a signal handler) to ask the run to stop at the next
+    /// resumable point: after the request in flight and its journal record.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Settings {
@@ -56,6 +61,7 @@ impl Default for Settings {
             keep_target: false,
             force: false,
             stop_before: None,
+            interrupt: None,
         }
     }
 }
@@ -109,6 +115,8 @@ enum StepError {
     Doubt(String),
     /// A local error (the journal could not be written): passed up as is.
     Local(Error),
+    /// Interrupted (Ctrl-C, SIGTERM) at a resumable point.
+    Interrupted,
 }
 
 impl From<Error> for StepError {
@@ -572,6 +580,9 @@ impl<'a> Migration<'a> {
             if self.settings.stop_before == Some(step) {
                 return self.pause(step);
             }
+            if self.interrupted() {
+                return Err(self.stopped(step, StepError::Interrupted));
+            }
             let result = match next {
                 NextForward::InDoubt(s) => self.reconcile(s).map_err(|e| match e {
                     // Could not find out: the step stays in doubt.
@@ -622,8 +633,17 @@ impl<'a> Migration<'a> {
 
     /// Journal a step failure and turn it into the error the user sees.
     fn stopped(&mut self, step: Step, e: StepError) -> Error {
+        let current = self
+            .journal()
+            .step_state(step)
+            .unwrap_or(StepState::Pending);
         let (reason, state) = match e {
             StepError::Local(e) => return e,
+            StepError::Interrupted => (
+                "interrupted (Ctrl-C or SIGTERM); the request in flight was finished and journaled"
+                    .to_string(),
+                current,
+            ),
             StepError::Definite(r) => (r, StepState::Failed),
             StepError::Doubt(r) => (
                 format!("{r} (the request may or may not have taken effect; resume and rollback check first)"),
@@ -633,7 +653,9 @@ impl<'a> Migration<'a> {
         let written = self.writer.update(|j| {
             let rec = j.record_mut(step);
             rec.state = state;
-            rec.note = Some(crate::secrets::redact(&reason));
+            if state != StepState::Pending {
+                rec.note = Some(crate::secrets::redact(&reason));
+            }
             j.outcome = Outcome::Stopped;
             j.push_event(Some(step), EventKind::Error, &reason);
         });
@@ -818,7 +840,7 @@ impl<'a> Migration<'a> {
                 "provisioning".into(),
                 elapsed,
             ));
-            std::thread::sleep(steps::backoff_poll(elapsed, self.settings.poll_cap));
+            self.pause_poll(steps::backoff_poll(elapsed, self.settings.poll_cap))?;
         }
         // Read both URLs now, outside the maintenance window.
         self.read_urls().map_err(|e| read_error(&e))?;
@@ -965,7 +987,7 @@ impl<'a> Migration<'a> {
                 format!("{} dyno(s) stopping", left.len()),
                 elapsed,
             ));
-            std::thread::sleep(steps::backoff_poll(elapsed, self.settings.poll_cap));
+            self.pause_poll(steps::backoff_poll(elapsed, self.settings.poll_cap))?;
         }
     }
 
@@ -1112,13 +1134,13 @@ impl<'a> Migration<'a> {
                             }
                         )));
                     }
-                    std::thread::sleep(steps::copy_poll(
+                    self.pause_poll(steps::copy_poll(
                         elapsed,
                         processed,
                         total,
                         min,
                         self.settings.copy_poll_max,
-                    ));
+                    ))?;
                 }
             }
         }
@@ -1239,6 +1261,29 @@ impl<'a> Migration<'a> {
     }
 
     // ----- helpers -------------------------------------------------------
+
+    fn interrupted(&self) -> bool {
+        self.settings
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Sleep between two polls, waking early (with `Interrupted`) when the
+    /// run is asked to stop.
+    fn pause_poll(&self, d: Duration) -> Result<(), StepError> {
+        let end = Instant::now() + d;
+        loop {
+            if self.interrupted() {
+                return Err(StepError::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+        }
+    }
 
     fn target_id(&self) -> Result<String, StepError> {
         self.journal()
@@ -1568,6 +1613,9 @@ impl<'a> Migration<'a> {
             match steps::next_rollback(self.journal()) {
                 NextRollback::Finished => break,
                 NextRollback::Undo(step, undo) => {
+                    if self.interrupted() {
+                        return Err(self.undo_stopped(step, StepError::Interrupted));
+                    }
                     if let Err(e) = self.undo(step, undo) {
                         return Err(self.undo_stopped(step, e));
                     }
@@ -1584,6 +1632,9 @@ impl<'a> Migration<'a> {
     fn undo_stopped(&mut self, step: Step, e: StepError) -> Error {
         let reason = match e {
             StepError::Local(e) => return e,
+            StepError::Interrupted => "interrupted (Ctrl-C or SIGTERM); the request in flight \
+                                       was finished and journaled"
+                .to_string(),
             StepError::Definite(r) | StepError::Doubt(r) => r,
         };
         let written = self.writer.update(|j| {

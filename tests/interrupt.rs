@@ -1,0 +1,110 @@
+//! Ctrl-C and SIGTERM during a run: the request in flight finishes and is
+//! journaled, the run stops at a resumable point (exit 3), and `resume`
+//! finishes it. A second signal stops the process at once.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use common::Env;
+
+const APP: &str = "crash-app";
+
+fn slow_copy() -> Env {
+    let mut s = common::scenario("crash");
+    s.timing.transfer_ms = 4000;
+    s.timing.provision_ms = 1500;
+    Env::with(s)
+}
+
+/// Start a run and return once its stdout shows `marker`.
+fn start_until(env: &Env, marker: &str) -> Child {
+    let mut c = env.command(&["run", "-a", APP, "--confirm", APP]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains(marker) => break,
+            Some(_) => {}
+            None => panic!("the run ended before {marker:?}"),
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{sig}"), child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok);
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let o = child.wait_with_output().expect("wait");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ctrl_c_during_the_copy_stops_resumably_and_resume_finishes() {
+    let env = slow_copy();
+    let child = start_until(&env, "wait-copy: copy the data");
+    signal(&child, "INT");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("pgmigrate resume --app crash-app"),
+        "{stderr}"
+    );
+    let j = env.journal(APP);
+    assert_eq!(j["outcome"], "stopped");
+    assert_eq!(env.state()["apps"][APP]["database"], "postgresql-crash-old");
+    env.run(&["resume", "-a", APP, "--confirm", APP]).ok();
+    assert_eq!(env.journal(APP)["outcome"], "completed");
+    assert_eq!(
+        env.state()["transfers"].as_array().unwrap().len(),
+        1,
+        "the running transfer was followed, not restarted"
+    );
+}
+
+#[test]
+fn sigterm_while_provisioning_stops_resumably_and_rollback_cleans_up() {
+    let env = slow_copy();
+    let before = env.app(APP);
+    let child = start_until(&env, "wait-target: wait until");
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let j = env.journal(APP);
+    assert_eq!(j["outcome"], "stopped");
+    assert_eq!(j["steps"][1]["state"], "done", "the create was journaled");
+    env.run(&["rollback", "-a", APP, "--confirm", APP]).ok();
+    common::settle();
+    assert_eq!(common::shape(&env.app(APP)), common::shape(&before));
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    let env = slow_copy();
+    let child = start_until(&env, "wait-copy: copy the data");
+    signal(&child, "INT");
+    signal(&child, "INT");
+    let (code, _) = finish(child);
+    // Either the first signal was already acted on (3) or the second one
+    // ended the process at once (130); never a hang, never success.
+    assert!(code == 130 || code == 3, "exit {code}");
+    let out = env.run(&["status", "-a", APP, "--json"]);
+    out.ok().stdout_has("pgmigrate resume");
+}
