@@ -18,6 +18,29 @@ use crate::migrate::{human_bytes, Migration, Observer, Progress, RunRequest, Set
 use crate::status::{self, StatusReport};
 use crate::steps::{self, Step};
 
+/// Print a line on stdout. A closed stdout (`pgmigrate status | head`) is
+/// not an error and must never abort a run midway, so write errors are
+/// ignored.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout (see `outln!`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 const EXAMPLES_RUN: &str = "Examples:\n  pgmigrate run --app myapp\n  pgmigrate run --app myapp --to heroku-postgresql:standard-0 --confirm myapp";
 const EXAMPLES_STATUS: &str =
     "Examples:\n  pgmigrate status --app myapp\n  pgmigrate status --app myapp --json\n  pgmigrate status --all";
@@ -26,6 +49,11 @@ const EXAMPLES_ROLLBACK: &str = "Examples:\n  pgmigrate rollback --app myapp --c
 const EXAMPLES_SANDBOX: &str =
     "Example:\n  pgmigrate sandbox --port 5050 --scenario fixtures/scenarios/demo.json";
 const EXAMPLES_DEMO: &str = "Example:\n  pgmigrate demo";
+const EXAMPLES_PLAN: &str =
+    "Examples:\n  pgmigrate plan --app myapp\n  pgmigrate plan --app myapp --to heroku-postgresql:standard-0";
+const EXAMPLES_LIST: &str = "Examples:\n  pgmigrate list\n  pgmigrate list --json";
+const EXAMPLES_COMPLETIONS: &str =
+    "Examples:\n  pgmigrate completions bash > ~/.local/share/bash-completion/completions/pgmigrate\n  pgmigrate completions zsh > ~/.zfunc/_pgmigrate";
 
 /// Move a Heroku app's Postgres database to another plan, journaled,
 /// resumable and reversible.
@@ -38,8 +66,17 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log lines on stderr as text or as JSON objects.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,11 +99,49 @@ enum Command {
     /// Run a whole migration against a built-in sandbox and show its status.
     #[command(after_help = EXAMPLES_DEMO)]
     Demo(DemoArgs),
+    /// Show what `run` would do, reading the app only; changes nothing.
+    #[command(after_help = EXAMPLES_PLAN)]
+    Plan(PlanArgs),
+    /// List every journaled run of every app, newest first.
+    #[command(after_help = EXAMPLES_LIST)]
+    List(ListArgs),
+    /// Print a shell completion script.
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    app: AppArg,
+    /// The target plan.
+    #[arg(
+        long,
+        value_name = "PLAN",
+        default_value = "heroku-postgresql:essential-0"
+    )]
+    to: String,
+    /// The attachment of the database to move.
+    #[arg(long, value_name = "ATTACHMENT", default_value = "DATABASE")]
+    from: String,
+    /// Allow a target plan equal to the source's.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
 struct AppArg {
-    /// The Heroku app (default: $HEROKU_APP).
+    /// The Heroku app (default: $HEROKU_APP, else the repository's Heroku git remote).
     #[arg(short, long)]
     app: Option<String>,
 }
@@ -113,6 +188,9 @@ struct RunArgs {
     /// Stop before this step and leave the run resumable (e.g. maintenance-on, promote-target).
     #[arg(long, value_name = "STEP", value_parser = parse_step)]
     stop_before: Option<Step>,
+    /// Only show what would be done (as `pgmigrate plan`); change nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     timeouts: Timeouts,
 }
@@ -200,7 +278,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(cli.verbose, cli.quiet);
+    init_tracing(cli.verbose, cli.quiet, cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
@@ -221,7 +299,7 @@ fn report_error(e: &Error) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -236,11 +314,14 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .filter(|_| verbose == 0 && !quiet)
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(format!("pgmigrate={default},warn")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn env(name: &str) -> Option<String> {
@@ -251,13 +332,17 @@ fn home_dir() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
 }
 
-/// `--app`, else `HEROKU_APP`; validated.
+/// `--app`, else `HEROKU_APP`, else the one Heroku git remote of the
+/// current repository, as the official CLI does; validated.
 fn resolve_app(arg: &AppArg) -> Result<String, Error> {
-    let app = arg
+    let app = match arg
         .app
         .clone()
         .or_else(|| env("HEROKU_APP").filter(|s| !s.is_empty()))
-        .ok_or_else(|| Error::Usage("no app given: pass --app APP (or set HEROKU_APP)".into()))?;
+    {
+        Some(app) => app,
+        None => app_from_git()?,
+    };
     if !steps::valid_app_name(&app) {
         return Err(Error::Usage(format!(
             "`{app}` is not a valid Heroku app name: app names are 3 to 30 characters, lower-case \
@@ -265,6 +350,46 @@ fn resolve_app(arg: &AppArg) -> Result<String, Error> {
         )));
     }
     Ok(app)
+}
+
+/// The app named by the current repository's Heroku git remotes.
+fn app_from_git() -> Result<String, Error> {
+    let none = || Error::Usage("no app given: pass --app APP (or set HEROKU_APP)".into());
+    let out = std::process::Command::new("git")
+        .args(["remote", "-v"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|_| none())?;
+    if !out.status.success() {
+        return Err(none());
+    }
+    let apps = heroku_apps_in_remotes(&String::from_utf8_lossy(&out.stdout));
+    match apps.as_slice() {
+        [] => Err(none()),
+        [one] => Ok(one.clone()),
+        many => Err(Error::Usage(format!(
+            "this repository has git remotes for several Heroku apps ({}): pass --app APP",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// The distinct app names in `git remote -v` output whose URL is
+/// `https://git.heroku.com/<app>.git` or `git@heroku.com:<app>.git`.
+pub fn heroku_apps_in_remotes(text: &str) -> Vec<String> {
+    let mut apps: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|url| {
+            url.strip_prefix("https://git.heroku.com/")
+                .or_else(|| url.strip_prefix("git@heroku.com:"))
+                .and_then(|rest| rest.strip_suffix(".git"))
+                .map(str::to_string)
+        })
+        .collect();
+    apps.sort();
+    apps.dedup();
+    apps
 }
 
 fn client() -> Result<Client, Error> {
@@ -378,10 +503,144 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(a) => cmd_rollback(a),
         Command::Sandbox(a) => cmd_sandbox(a),
         Command::Demo(a) => cmd_demo(a),
+        Command::Plan(a) => cmd_plan(&a.app, &a.to, &a.from, a.force),
+        Command::List(a) => cmd_list(a.json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pgmigrate", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            Ok(())
+        }
     }
 }
 
+fn cmd_plan(app: &AppArg, to: &str, from: &str, force: bool) -> Result<(), Error> {
+    let app = resolve_app(app)?;
+    let options = RunOptions {
+        to_plan: steps::normalise_plan(to).map_err(Error::Usage)?,
+        from_attachment: from.to_string(),
+    };
+    let client = client()?;
+    let reading = crate::migrate::preflight(&client, &app, &options, force)?;
+    out!("{}", render_plan(&app, &options, &reading));
+    Ok(())
+}
+
+/// What `run` would do, for people.
+pub fn render_plan(
+    app: &str,
+    options: &RunOptions,
+    r: &crate::migrate::PreflightReading,
+) -> String {
+    let f = &r.facts;
+    let mut s = format!("Plan for {app} (read only: nothing was changed)\n\n");
+    s.push_str(&format!(
+        "  source   {} ({}){}\n",
+        f.source.name,
+        f.source.plan,
+        f.source_bytes
+            .map(|b| format!(", {}", human_bytes(b)))
+            .unwrap_or_default()
+    ));
+    s.push_str(&format!(
+        "  target   a new {} add-on, attached as {} in place of the old one\n",
+        options.to_plan, options.from_attachment
+    ));
+    let running: Vec<String> = steps::running_types(f)
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}{}",
+                p.process_type,
+                p.quantity,
+                p.size
+                    .as_deref()
+                    .map(|z| format!(" ({z})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    s.push_str(&format!(
+        "  scale    {} to zero during the copy, then back\n",
+        if running.is_empty() {
+            "nothing".to_string()
+        } else {
+            running.join(", ")
+        }
+    ));
+    s.push_str(&format!(
+        "  rebind   {}\n",
+        if f.rebind_vars.is_empty() {
+            "no other config var".to_string()
+        } else {
+            f.rebind_vars.join(", ")
+        }
+    ));
+    if let Some(p) = &f.pool {
+        s.push_str(&format!("  pooler   {} follows the database\n", p.name));
+    }
+    s.push_str(&format!(
+        "  downtime {}\n\nSteps:\n",
+        match crate::migrate::expected_downtime(f) {
+            Some(d) => format!(
+                "about {} (maintenance on → off: drain up to 30 s, copy at about 3 min/GB)",
+                humantime::format_duration(Duration::from_secs(d.as_secs()))
+            ),
+            None => "unknown (Heroku did not report the database size); about 3 min/GB".into(),
+        }
+    ));
+    for step in Step::ALL.iter().skip(1) {
+        match steps::skip_reason(*step, f) {
+            Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.name())),
+            None => s.push_str(&format!("  {:<16} {}\n", step.name(), step.describe())),
+        }
+    }
+    for w in &r.warnings {
+        s.push_str(&format!("\nwarning: {w}\n"));
+    }
+    s.push_str(&format!(
+        "\nRun it with: pgmigrate run --app {app} --to {}\n",
+        options.to_plan
+    ));
+    s
+}
+
+fn cmd_list(json: bool) -> Result<(), Error> {
+    print_runs(&home()?, None, json)
+}
+
+/// Every journaled run (of one app, or of all), newest first.
+fn print_runs(home: &Home, only: Option<&str>, json: bool) -> Result<(), Error> {
+    let apps = match only {
+        Some(app) => vec![app.to_string()],
+        None => home.apps()?,
+    };
+    let mut runs = Vec::new();
+    for app in apps {
+        for id in home.run_ids(&app)? {
+            runs.push(status::summarize(&home.load(&app, &id)?));
+        }
+    }
+    runs.sort_by(|x, y| y.run_id.cmp(&x.run_id));
+    if json {
+        print_json(
+            &serde_json::json!({ "status_version": status::STATUS_JSON_VERSION, "runs": runs }),
+        );
+    } else if runs.is_empty() {
+        outln!("No migration is journaled in {}.", home.root().display());
+    } else {
+        for r in runs {
+            outln!("{}  {:<30}  {}", r.run_id, r.app, r.summary);
+        }
+    }
+    Ok(())
+}
+
 fn cmd_run(a: RunArgs) -> Result<(), Error> {
+    if a.dry_run {
+        return cmd_plan(&a.app, &a.to, &a.from, a.force);
+    }
     let app = resolve_app(&a.app)?;
     let to_plan = steps::normalise_plan(&a.to).map_err(Error::Usage)?;
     let home = home()?;
@@ -430,7 +689,7 @@ fn cmd_rollback(a: RollbackArgs) -> Result<(), Error> {
     let out = Printer::new();
     let mut m = Migration::open(&client, &home, &app, "rollback", s, &out)?;
     let journal = m.rollback()?;
-    println!(
+    outln!(
         "Rolled back {}: {}",
         journal.app,
         status::outcome_words(&journal)
@@ -457,10 +716,10 @@ fn cmd_status(a: StatusArgs) -> Result<(), Error> {
                 &serde_json::json!({ "status_version": status::STATUS_JSON_VERSION, "runs": runs }),
             );
         } else if runs.is_empty() {
-            println!("No migration is journaled in {}.", home.root().display());
+            outln!("No migration is journaled in {}.", home.root().display());
         } else {
             for r in runs {
-                println!("{}  {:<30}  {}", r.run_id, r.app, r.summary);
+                outln!("{}  {:<30}  {}", r.run_id, r.app, r.summary);
             }
         }
         return Ok(());
@@ -483,8 +742,8 @@ fn cmd_status(a: StatusArgs) -> Result<(), Error> {
 
 fn print_json<T: serde::Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+        Ok(s) => outln!("{s}"),
+        Err(e) => errln!("error: cannot encode JSON: {e}"),
     }
 }
 
@@ -565,7 +824,7 @@ pub fn render_report(r: &StatusReport) -> String {
 }
 
 fn print_report(r: &StatusReport) {
-    print!("{}", render_report(r));
+    out!("{}", render_report(r));
 }
 
 fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
@@ -603,25 +862,37 @@ fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
         "  took {:.1}s, {requests} API requests",
         took.as_secs_f64()
     ));
-    println!("{}", lines.join("\n"));
+    outln!("{}", lines.join("\n"));
 }
 
-/// Prints progress as plain timestamped lines on stdout.
+/// Renders progress on stdout: on a terminal, a spinner with the elapsed
+/// time for waits and a progress bar (bytes, rate, ETA) for the copy, above
+/// which finished steps scroll; otherwise plain timestamped lines, with
+/// waits and copy progress throttled to one line every 5 s.
 struct Printer {
+    tty: bool,
     last_wait: Mutex<Option<Instant>>,
+    bar: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Printer {
     fn new() -> Printer {
         Printer {
+            tty: std::io::stdout().is_terminal(),
             last_wait: Mutex::new(None),
+            bar: Mutex::new(None),
         }
     }
 
     fn line(&self, text: &str) {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let clock = now.get(11..19).unwrap_or(&now).to_string();
-        println!("[{clock}] {}", crate::secrets::redact(text));
+        let text = format!("[{clock}] {}", crate::secrets::redact(text));
+        let bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        match bar.as_ref() {
+            Some(b) => b.println(text),
+            None => outln!("{text}"),
+        }
     }
 
     /// Throttle repeated wait/progress lines to one every 5 s.
@@ -633,6 +904,40 @@ impl Printer {
         }
         !due
     }
+
+    /// The terminal's spinner or bar, made on first use.
+    fn with_bar(&self, copy: bool, f: impl FnOnce(&indicatif::ProgressBar)) {
+        let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        let b = bar.get_or_insert_with(|| {
+            let b = if copy {
+                let b = indicatif::ProgressBar::new(0);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "  copying [{bar:32}] {decimal_bytes}/{decimal_total_bytes} {msg} ({elapsed})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                b
+            } else {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                b
+            };
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        f(b);
+    }
+
+    fn clear_bar(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
 }
 
 impl Observer for Printer {
@@ -642,12 +947,18 @@ impl Observer for Printer {
                 if let Ok(mut l) = self.last_wait.lock() {
                     *l = Some(Instant::now());
                 }
+                self.clear_bar();
                 self.line(&format!("{s}: {}…", s.describe()))
             }
-            Progress::StepDone(s, d) => self.line(&format!("{s}: {d}")),
+            Progress::StepDone(s, d) => {
+                self.clear_bar();
+                self.line(&format!("{s}: {d}"))
+            }
             Progress::StepSkipped(s, why) => self.line(&format!("{s}: skipped ({why})")),
             Progress::Waiting(s, what, elapsed) => {
-                if !self.throttled() {
+                if self.tty {
+                    self.with_bar(false, |b| b.set_message(format!("{s}: {what}")));
+                } else if !self.throttled() {
                     self.line(&format!("{s}: {what} ({}s)", elapsed.as_secs()))
                 }
             }
@@ -656,7 +967,30 @@ impl Observer for Printer {
                 total,
                 elapsed,
             } => {
-                if !self.throttled() {
+                if self.tty {
+                    // Rate and ETA from the transfer's own figures: polls are
+                    // sparse (timed to the predicted end), so indicatif's
+                    // moving average would be wrong.
+                    let secs = elapsed.as_secs_f64();
+                    let rate = if secs > 0.0 {
+                        *processed as f64 / secs
+                    } else {
+                        0.0
+                    };
+                    let eta = match total {
+                        Some(t) if rate > 0.0 && *t > *processed => {
+                            format!(", ETA {}s", ((*t - *processed) as f64 / rate).ceil())
+                        }
+                        _ => String::new(),
+                    };
+                    self.with_bar(true, |b| {
+                        if let Some(t) = total {
+                            b.set_length(*t);
+                        }
+                        b.set_position(*processed);
+                        b.set_message(format!("{}/s{eta}", human_bytes(rate as u64)));
+                    });
+                } else if !self.throttled() {
                     let pct = total
                         .filter(|t| *t > 0)
                         .map(|t| format!(" ({:.0}%)", *processed as f64 * 100.0 / t as f64))
@@ -676,12 +1010,24 @@ impl Observer for Printer {
                     ))
                 }
             }
-            Progress::UndoStarted(s, u) => self.line(&format!("undo {s}: {}…", u.describe())),
-            Progress::UndoDone(s, _, d) => self.line(&format!("undo {s}: {d}")),
+            Progress::UndoStarted(s, u) => {
+                self.clear_bar();
+                self.line(&format!("undo {s}: {}…", u.describe()))
+            }
+            Progress::UndoDone(s, _, d) => {
+                self.clear_bar();
+                self.line(&format!("undo {s}: {d}"))
+            }
             Progress::UndoSkipped(s, _, d) => self.line(&format!("undo {s}: skipped ({d})")),
             Progress::Note(n) => self.line(n),
             Progress::Warning(w) => self.line(&format!("warning: {w}")),
         }
+    }
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.clear_bar();
     }
 }
 
@@ -697,14 +1043,14 @@ fn cmd_sandbox(a: SandboxArgs) -> Result<(), Error> {
     let sandbox = crate::sim::Sandbox::start(scenario, a.port)
         .map_err(|e| Error::Sandbox(format!("cannot listen on 127.0.0.1:{}: {e}", a.port)))?;
     let url = sandbox.base_url();
-    println!("Sandbox Heroku listening on {url}");
-    println!("Point pgmigrate at it with:\n");
-    println!("  export HEROKU_HOST={url}");
-    println!("  export HEROKU_DATA_HOST={url}");
-    println!("  export HEROKU_API_KEY={}", sandbox.token());
-    println!("  export PGMIGRATE_HOME=$(mktemp -d)\n");
-    println!("State: {url}/__sandbox/state   Requests: {url}/__sandbox/requests");
-    println!("Stop with Ctrl-C.");
+    outln!("Sandbox Heroku listening on {url}");
+    outln!("Point pgmigrate at it with:\n");
+    outln!("  export HEROKU_HOST={url}");
+    outln!("  export HEROKU_DATA_HOST={url}");
+    outln!("  export HEROKU_API_KEY={}", sandbox.token());
+    outln!("  export PGMIGRATE_HOME=$(mktemp -d)\n");
+    outln!("State: {url}/__sandbox/state   Requests: {url}/__sandbox/requests");
+    outln!("Stop with Ctrl-C.");
     let _ = std::io::stdout().flush();
     sandbox.serve_forever();
     Ok(())
@@ -717,7 +1063,7 @@ fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
     let url = sandbox.base_url();
     let dir = std::env::temp_dir().join(format!("pgmigrate-demo-{}", crate::migrate::new_run_id()));
     let home = Home::at(&dir);
-    println!(
+    outln!(
         "pgmigrate demo: a simulated Heroku on {url}, journals in {}\n",
         dir.display()
     );
@@ -742,13 +1088,13 @@ fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
     let started = Instant::now();
     let journal = Migration::start(&client, &home, &request, Settings::default(), &out)?;
     print_summary(&journal, started.elapsed(), client.request_count());
-    println!("\n$ pgmigrate status --app {}\n", a.app);
+    outln!("\n$ pgmigrate status --app {}\n", a.app);
     let path = home.journal_path(&a.app, &journal.run_id);
     print_report(&status::report(&journal, None, &path));
     let after = sandbox.snapshot();
-    println!("\nThe sandbox app before and after:");
-    println!("{}", crate::sim::describe_app(&before, &a.app));
-    println!("{}", crate::sim::describe_app(&after, &a.app));
+    outln!("\nThe sandbox app before and after:");
+    outln!("{}", crate::sim::describe_app(&before, &a.app));
+    outln!("{}", crate::sim::describe_app(&after, &a.app));
     sandbox.shutdown();
     Ok(())
 }

@@ -37,7 +37,7 @@ pub struct Journal {
     pub format_version: u32,
     /// The pgmigrate version that last wrote the journal.
     pub pgmigrate_version: String,
-    /// Sortable, unique: `20261124T221312Z-3f9a1c2b`.
+    /// Sortable, unique: `20261124T221312345Z-3f9a1c2b`.
     pub run_id: String,
     /// The Heroku app name.
     pub app: String,

@@ -161,10 +161,12 @@ struct Urls {
     target: Option<String>,
 }
 
-/// A fresh run id: UTC time and 8 hex digits of randomness.
+/// A fresh run id: UTC time to the millisecond and 8 hex digits of
+/// randomness (`20261124T221312345Z-3f9a1c2b`). Ids sort by time; `start`
+/// makes sure a new id sorts after the app's previous ones.
 pub fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let stamp: String = stamp
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -208,6 +210,7 @@ pub fn preflight(
     options: &RunOptions,
     force: bool,
 ) -> Result<PreflightReading, Error> {
+    tracing::info!(app, to = %options.to_plan, from = %options.from_attachment, "preflight");
     let api = |context: &str| {
         let context = context.to_string();
         move |source: ApiError| preflight_api_error(app, &context, source)
@@ -368,7 +371,7 @@ pub fn preflight(
             source_other_attachments,
             rebind_vars,
             pool,
-            source_bytes: None,
+            source_bytes: db.data_size(),
         },
         warnings,
     })
@@ -448,7 +451,14 @@ impl<'a> Migration<'a> {
         for w in &reading.warnings {
             observer.progress(&Progress::Warning(w.clone()));
         }
-        let run_id = new_run_id();
+        let previous = home.run_ids(app)?.pop();
+        let run_id = loop {
+            let id = new_run_id();
+            if previous.as_ref().is_none_or(|p| id > *p) {
+                break id;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let mut journal = Journal::new(
             run_id.clone(),
             app.clone(),
@@ -717,6 +727,7 @@ impl<'a> Migration<'a> {
         } else {
             EventKind::Note
         };
+        tracing::info!(step = step.name(), intent = %crate::secrets::redact(intent), "step started");
         self.writer.update(|j| {
             let r = j.record_mut(step);
             r.state = StepState::Running;
@@ -745,6 +756,7 @@ impl<'a> Migration<'a> {
             EventKind::Note
         };
         crate::crash::point(&format!("before-outcome:{step}"));
+        tracing::info!(step = step.name(), outcome = %crate::secrets::redact(outcome), "step done");
         self.writer.update(|j| {
             change(j);
             let r = j.record_mut(step);
@@ -1909,6 +1921,20 @@ fn journal_now() -> String {
 
 fn round(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64 / 100 * 100)
+}
+
+/// The expected downtime of a migration: the dynos' drain (up to 30 s),
+/// the copy at Heroku's rule of thumb of about 3 minutes per GB, and a few
+/// seconds of requests. `None` when the size is unknown.
+pub fn expected_downtime(facts: &Facts) -> Option<Duration> {
+    let bytes = facts.source_bytes?;
+    let drain = if steps::running_types(facts).is_empty() {
+        0.0
+    } else {
+        30.0
+    };
+    let copy = bytes as f64 / 1e9 * 180.0;
+    Some(Duration::from_secs_f64(drain + copy.max(5.0) + 5.0))
 }
 
 /// Bytes for people: 1.5 MB.

@@ -199,6 +199,42 @@ pub struct DatabaseInfo {
     pub following: Option<String>,
     #[serde(default)]
     pub leader: Option<String>,
+    /// `[{"name": "Data Size", "values": ["1.2 GB"]}, …]` as `pg:info` shows.
+    #[serde(default)]
+    pub info: Vec<InfoItem>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct InfoItem {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub values: Vec<serde_json::Value>,
+}
+
+impl DatabaseInfo {
+    /// The database size in bytes from the "Data Size" line, if given.
+    pub fn data_size(&self) -> Option<u64> {
+        let item = self.info.iter().find(|i| i.name == "Data Size")?;
+        let text = item.values.first()?.as_str()?;
+        parse_size(text)
+    }
+}
+
+/// Parse a size as Heroku prints it: "1.2 GB", "512 MB", "7.9 kB", "100 B".
+pub fn parse_size(text: &str) -> Option<u64> {
+    let mut parts = text.split_whitespace();
+    let n: f64 = parts.next()?.parse().ok()?;
+    let unit = parts.next().unwrap_or("B").to_ascii_lowercase();
+    let mult = match unit.as_str() {
+        "b" | "bytes" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        _ => return None,
+    };
+    (n.is_finite() && n >= 0.0).then_some((n * mult) as u64)
 }
 
 /// The body of Data API `POST /client/v11/databases/{target}/transfers`.
@@ -264,4 +300,20 @@ pub struct TransferLog {
     pub created_at: Option<String>,
     #[serde(default)]
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_heroku_prints_them() {
+        assert_eq!(parse_size("1.5 GB"), Some(1_500_000_000));
+        assert_eq!(parse_size("512 MB"), Some(512_000_000));
+        assert_eq!(parse_size("7.9 kB"), Some(7_900));
+        assert_eq!(parse_size("100 B"), Some(100));
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size("-1 GB"), None);
+        assert_eq!(parse_size(""), None);
+    }
 }

@@ -686,7 +686,10 @@ impl World {
                 Some(a) if a.service() == "heroku-postgresql" => Answer::ok(json!({
                     "addon_id": a.id, "name": a.name, "plan": a.plan,
                     "following": a.follower_of, "leader": Value::Null,
-                    "info": [{"name": "Rows", "values": [a.rows as u64]}],
+                    "info": [
+                        {"name": "Rows", "values": [a.rows as u64]},
+                        {"name": "Data Size", "values": [human_size(a.rows as u64 * self.timing.bytes_per_row)]},
+                    ],
                 })),
                 _ => err(404, "not_found", "Couldn't find that database."),
             },
@@ -1359,6 +1362,17 @@ impl World {
 
 fn no_app(app: &str) -> Answer {
     err(404, "not_found", format!("Couldn't find that app: {app}."))
+}
+
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
 }
 
 fn plan_id(name: &str) -> String {

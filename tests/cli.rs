@@ -1,0 +1,174 @@
+//! The operator's commands: plan / --dry-run (read only), list,
+//! completions, app inference from git remotes, log formats, help text.
+
+mod common;
+
+use common::Env;
+
+#[test]
+fn plan_and_dry_run_read_only_and_say_what_would_happen() {
+    let env = Env::new("pooler");
+    for args in [
+        vec!["plan", "-a", "pooled-app", "--to", "standard-2"],
+        vec!["run", "-a", "pooled-app", "--to", "standard-2", "--dry-run"],
+    ] {
+        env.run(&args)
+            .ok()
+            .stdout_has("read only: nothing was changed")
+            .stdout_has("postgresql-pooled (heroku-postgresql:standard-0)")
+            .stdout_has("heroku-postgresql:standard-2")
+            .stdout_has("web=3 (performance-m), worker=2 (standard-2X), clock=1 (basic)")
+            .stdout_has("rebind   LEGACY_DB")
+            .stdout_has("DATABASE_CONNECTION_POOL follows")
+            .stdout_has("alias-source     skip: the old database already has another attachment")
+            .stdout_has("downtime about");
+    }
+    assert!(env.mutations().is_empty(), "plan changed nothing");
+    assert!(!env.home.path().join("apps").exists() || env.home_files().is_empty());
+}
+
+#[test]
+fn plan_refuses_what_run_would_refuse() {
+    let env = Env::new("follower");
+    env.run(&["plan", "-a", "follower-app"])
+        .code(1)
+        .stderr_has("is a follower");
+}
+
+#[test]
+fn list_shows_every_run_of_every_app_newest_first() {
+    let env = Env::new("demo");
+    env.run(&["list"])
+        .ok()
+        .stdout_has("No migration is journaled");
+    env.run(&[
+        "run",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+        "--stop-before",
+        "maintenance-on",
+    ])
+    .code(3);
+    env.run(&["rollback", "-a", "demo-app", "--confirm", "demo-app"])
+        .ok();
+    env.run(&["run", "-a", "demo-app", "--confirm", "demo-app"])
+        .ok();
+    let out = env.run(&["list"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].contains("completed"), "{out}");
+    assert!(lines[1].contains("rolled back"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&env.run(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(v["runs"][0]["outcome"], "completed");
+    assert_eq!(v["runs"][1]["outcome"], "rolled-back");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let env = Env::new("demo");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.run(&["completions", shell]);
+        out.ok().stdout_has("rollback");
+    }
+    env.run(&["completions", "tcsh"]).code(2);
+}
+
+#[test]
+fn the_app_is_taken_from_heroku_app_or_the_git_remote() {
+    let env = Env::new("follower");
+    // HEROKU_APP
+    let mut c = env.command(&["plan"]);
+    c.env("HEROKU_APP", "follower-app");
+    common::output(c).code(1).stderr_has("is a follower");
+    // A git repository with one Heroku remote.
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "heroku",
+        "https://git.heroku.com/follower-app.git",
+    ]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "git@github.com:me/follower-app.git",
+    ]);
+    let mut c = env.command(&["plan"]);
+    c.current_dir(repo.path());
+    common::output(c).code(1).stderr_has("is a follower");
+    // Two Heroku apps: ask for --app.
+    git(&[
+        "remote",
+        "add",
+        "staging",
+        "git@heroku.com:follower-staging.git",
+    ]);
+    let mut c = env.command(&["plan"]);
+    c.current_dir(repo.path());
+    common::output(c)
+        .code(2)
+        .stderr_has("several Heroku apps (follower-app, follower-staging)");
+    // No repository, no variable: a clear usage error.
+    let empty = tempfile::tempdir().unwrap();
+    let mut c = env.command(&["plan"]);
+    c.current_dir(empty.path());
+    common::output(c)
+        .code(2)
+        .stderr_has("no app given: pass --app APP");
+}
+
+#[test]
+fn remote_urls_are_parsed_like_the_official_cli() {
+    let text = "heroku\thttps://git.heroku.com/my-app.git (fetch)\n\
+                heroku\thttps://git.heroku.com/my-app.git (push)\n\
+                other\tgit@heroku.com:other-app.git (fetch)\n\
+                gh\thttps://github.com/x/y.git (fetch)\n";
+    assert_eq!(
+        pgmigrate::cli::heroku_apps_in_remotes(text),
+        vec!["my-app".to_string(), "other-app".to_string()]
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let env = Env::new("demo");
+    let out = env.run(&["-v", "--log-format", "json", "plan", "-a", "demo-app"]);
+    out.ok();
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty(), "{out}");
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string());
+    }
+    assert!(out.stdout.starts_with("Plan for demo-app"));
+}
+
+#[test]
+fn every_verb_has_an_example_in_its_help() {
+    let env = Env::new("demo");
+    for verb in [
+        "run",
+        "status",
+        "resume",
+        "rollback",
+        "sandbox",
+        "demo",
+        "plan",
+        "list",
+        "completions",
+    ] {
+        env.run(&[verb, "--help"]).ok().stdout_has("Example");
+    }
+}
