@@ -185,7 +185,8 @@ struct RunArgs {
     /// Allow a target plan equal to the source's.
     #[arg(long)]
     force: bool,
-    /// Stop before this step and leave the run resumable (e.g. maintenance-on, promote-target).
+    /// Stop before this step, resumable: `cutover` (copy done, maintenance still on),
+    /// `maintenance` (only provision), or any step name.
     #[arg(long, value_name = "STEP", value_parser = parse_step)]
     stop_before: Option<Step>,
     /// Only show what would be done (as `pgmigrate plan`); change nothing.
@@ -257,9 +258,15 @@ struct DemoArgs {
 }
 
 fn parse_step(s: &str) -> Result<Step, String> {
+    // Short names for the two places a person usually wants to pause.
+    let s = match s {
+        "cutover" | "cut-over" => "promote-target",
+        "maintenance" => "maintenance-on",
+        other => other,
+    };
     Step::from_name(s).ok_or_else(|| {
         format!(
-            "unknown step `{s}`; steps are: {}",
+            "unknown step `{s}`; use cutover, maintenance, or one of: {}",
             Step::ALL.map(|s| s.name()).join(", ")
         )
     })

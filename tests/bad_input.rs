@@ -15,6 +15,7 @@
 //! | one-off dynos running | 1 | "one-off dynos are running" |
 //! | no token | 2 | "no Heroku API token" |
 //! | token refused (401) | 1 | "refused the API token" |
+//! | no access to the app (403) | 1 | "may not change" |
 //! | malformed ~/.netrc | 2 | ".netrc" |
 //! | no --confirm and no terminal | 2 | "--confirm" |
 //! | --confirm for another app | 2 | "does not match" |
@@ -218,6 +219,30 @@ fn bad_token() {
         .code(1)
         .stderr_has("refused the API token");
     assert!(env.mutations().is_empty());
+}
+
+#[test]
+fn no_access_to_the_app() {
+    let mut s = common::scenario("demo");
+    s.faults.push(pgmigrate::sim::Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/apps/demo-app".into()),
+        nth: None,
+        times: 0,
+        action: pgmigrate::sim::FaultAction::Status {
+            status: 403,
+            id: "forbidden".into(),
+            message: "You do not have access to the app demo-app.".into(),
+            retry_after: None,
+        },
+    });
+    let env = Env::with(s);
+    refuses(
+        &env,
+        &["run", "-a", "demo-app", "--confirm", "demo-app"],
+        1,
+        "may not change demo-app (403 forbidden)",
+    );
 }
 
 #[test]

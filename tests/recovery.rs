@@ -292,7 +292,7 @@ fn stop_before_cut_over_then_resume() {
     let env = Env::new("crash");
     let before = env.app(APP);
     let mut args = run_args();
-    args.extend(["--stop-before", "promote-target"]);
+    args.extend(["--stop-before", "cutover"]);
     env.run(&args).code(3).stderr_has("--stop-before");
     let app = env.app(APP);
     assert_eq!(app["maintenance"], true, "still in maintenance, copy done");

@@ -196,12 +196,9 @@ fn the_demo_command_runs_a_whole_migration() {
         .stdout_has("DATABASE_URL points at the new database");
 }
 
-#[test]
-fn nothing_secret_reaches_the_journal_or_the_output() {
-    let env = Env::new("demo");
-    let out = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
-    out.ok();
-    let status = env.run(&["-vvv", "status", "--app", "demo-app", "--json"]);
+/// Every credential the sandbox knows: its token, each add-on's URL and
+/// password, and the other credential of a same-host var.
+fn secrets(env: &Env) -> Vec<String> {
     let state = env.state();
     let mut secrets = vec![env.sandbox.token()];
     for a in state["addons"].as_array().unwrap() {
@@ -210,16 +207,22 @@ fn nothing_secret_reaches_the_journal_or_the_output() {
         secrets.push(a["url"].as_str().unwrap().to_string());
     }
     secrets.push("other-credential-secret".into());
-    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
-        ("run stdout".into(), out.stdout.into_bytes()),
-        ("run stderr".into(), out.stderr.into_bytes()),
-        ("status stdout".into(), status.stdout.into_bytes()),
-        ("status stderr".into(), status.stderr.into_bytes()),
-    ];
-    for (p, bytes) in env.home_files() {
+    secrets
+}
+
+/// Scan every output and every byte under PGMIGRATE_HOME for secrets.
+fn assert_no_secret(env: &Env, outs: &[common::Out]) {
+    let secrets = secrets(env);
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![];
+    for (i, o) in outs.iter().enumerate() {
+        haystacks.push((format!("output {i} stdout"), o.stdout.clone().into_bytes()));
+        haystacks.push((format!("output {i} stderr"), o.stderr.clone().into_bytes()));
+    }
+    let files = env.home_files();
+    assert!(!files.is_empty());
+    for (p, bytes) in files {
         haystacks.push((p.display().to_string(), bytes));
     }
-    assert!(haystacks.len() >= 6);
     for (name, bytes) in &haystacks {
         let text = String::from_utf8_lossy(bytes);
         for s in &secrets {
@@ -233,8 +236,76 @@ fn nothing_secret_reaches_the_journal_or_the_output() {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", p.display());
         }
-        let dir = env.home.path().join("apps/demo-app");
-        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
+        for dir in ["apps", "apps/demo-app", "apps/demo-app/runs"] {
+            let path = env.home.path().join(dir);
+            if path.exists() {
+                let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o700, "{dir}");
+            }
+        }
     }
+}
+
+#[test]
+fn nothing_secret_reaches_the_journal_or_the_output() {
+    let env = Env::new("demo");
+    let run = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
+    run.ok();
+    let status = env.run(&["-vvv", "status", "--app", "demo-app", "--json"]);
+    let human = env.run(&["-vvv", "status", "--app", "demo-app"]);
+    let rollback = env.run(&[
+        "-vvv",
+        "rollback",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+        "--force",
+    ]);
+    rollback.ok();
+    assert!(
+        run.stderr.contains("DEBUG"),
+        "the most verbose logging was on"
+    );
+    assert_no_secret(&env, &[run, status, human, rollback]);
+}
+
+#[test]
+fn nothing_secret_reaches_the_output_of_a_failed_run() {
+    let mut s = common::scenario("demo");
+    s.faults.push(pgmigrate::sim::Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/transfers".into()),
+        nth: None,
+        times: 1,
+        action: pgmigrate::sim::FaultAction::TransferFails,
+    });
+    // A transfer the sandbox refuses echoes nothing, but a 422 on the
+    // config PATCH would carry the values back in some APIs: inject one.
+    s.faults.push(pgmigrate::sim::Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/transfers/".into()),
+        nth: Some(1),
+        times: 1,
+        action: pgmigrate::sim::FaultAction::Status {
+            status: 503,
+            id: "unavailable".into(),
+            message: "upstream postgres://u:other-credential-secret@db.example.com/d failed".into(),
+            retry_after: None,
+        },
+    });
+    let env = Env::with(s);
+    let run = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
+    run.code(3);
+    let status = env.run(&["-vvv", "status", "--app", "demo-app", "--json"]);
+    let rollback = env.run(&[
+        "-vvv",
+        "rollback",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
+    rollback.ok();
+    assert_no_secret(&env, &[run, status, rollback]);
 }

@@ -956,8 +956,15 @@ fn describe_transport(transport: &ureq::Transport) -> String {
     detail
 }
 
-/// Heroku's `{"id", "message"}`, or no id and the start of the text.
+/// Heroku's `{"id", "message"}`, or no id and the start of the text. The
+/// message is redacted here, once, so that no credential an error body
+/// echoes can reach a log line, an error or the journal.
 fn parse_error_body(text: &str) -> (Option<String>, String) {
+    let (id, message) = parse_error_body_raw(text);
+    (id, crate::secrets::redact(&message))
+}
+
+fn parse_error_body_raw(text: &str) -> (Option<String>, String) {
     if let Ok(ErrorBody { id, message }) = serde_json::from_str::<ErrorBody>(text) {
         return (id, message.unwrap_or_default());
     }
