@@ -17,6 +17,7 @@ use crate::journal::{Home, RunOptions};
 use crate::migrate::{human_bytes, Migration, Observer, Progress, RunRequest, Settings};
 use crate::status::{self, StatusReport};
 use crate::steps::{self, Step};
+use crate::verify::VerifyMode;
 
 /// Print a line on stdout. A closed stdout (`pgmigrate status | head`) is
 /// not an error and must never abort a run midway, so write errors are
@@ -117,6 +118,9 @@ enum Command {
 struct PlanArgs {
     #[command(flatten)]
     app: AppArg,
+    /// Compare the new database with the old one before the cut-over.
+    #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
+    verify: VerifyMode,
     /// The target plan.
     #[arg(
         long,
@@ -192,6 +196,9 @@ struct RunArgs {
     /// Only show what would be done (as `pgmigrate plan`); change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Compare the new database with the old one before the cut-over.
+    #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
+    verify: VerifyMode,
     #[command(flatten)]
     timeouts: Timeouts,
 }
@@ -510,7 +517,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(a) => cmd_rollback(a),
         Command::Sandbox(a) => cmd_sandbox(a),
         Command::Demo(a) => cmd_demo(a),
-        Command::Plan(a) => cmd_plan(&a.app, &a.to, &a.from, a.force),
+        Command::Plan(a) => cmd_plan(&a.app, &a.to, &a.from, a.force, a.verify),
         Command::List(a) => cmd_list(a.json),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -522,11 +529,18 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn cmd_plan(app: &AppArg, to: &str, from: &str, force: bool) -> Result<(), Error> {
+fn cmd_plan(
+    app: &AppArg,
+    to: &str,
+    from: &str,
+    force: bool,
+    verify: VerifyMode,
+) -> Result<(), Error> {
     let app = resolve_app(app)?;
     let options = RunOptions {
         to_plan: steps::normalise_plan(to).map_err(Error::Usage)?,
         from_attachment: from.to_string(),
+        verify,
     };
     let client = client()?;
     let reading = crate::migrate::preflight(&client, &app, &options, force)?;
@@ -598,7 +612,7 @@ pub fn render_plan(
         }
     ));
     for step in Step::ALL.iter().skip(1) {
-        match steps::skip_reason(*step, f) {
+        match steps::skip_reason(*step, f, options) {
             Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.name())),
             None => s.push_str(&format!("  {:<16} {}\n", step.name(), step.describe())),
         }
@@ -646,7 +660,7 @@ fn print_runs(home: &Home, only: Option<&str>, json: bool) -> Result<(), Error> 
 
 fn cmd_run(a: RunArgs) -> Result<(), Error> {
     if a.dry_run {
-        return cmd_plan(&a.app, &a.to, &a.from, a.force);
+        return cmd_plan(&a.app, &a.to, &a.from, a.force, a.verify);
     }
     let app = resolve_app(&a.app)?;
     let to_plan = steps::normalise_plan(&a.to).map_err(Error::Usage)?;
@@ -661,6 +675,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Error> {
         options: RunOptions {
             to_plan,
             from_attachment: a.from,
+            verify: a.verify,
         },
     };
     let out = Printer::new();
@@ -810,6 +825,7 @@ pub fn render_report(r: &StatusReport) -> String {
     s.push_str("\nWhere things stand:\n");
     for (q, ans) in [
         ("Copy", &a.copy),
+        ("Verify", &a.verify),
         ("DATABASE_URL", &a.database_url),
         ("Config vars", &a.rebinding),
         ("Maintenance", &a.maintenance),
@@ -1088,6 +1104,13 @@ fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
         options: RunOptions {
             to_plan: "heroku-postgresql:essential-0".into(),
             from_attachment: "DATABASE".into(),
+            // Without a PostgreSQL server behind it the sandbox's databases
+            // are simulated: there is nothing to compare.
+            verify: if sandbox.has_postgres() {
+                VerifyMode::Checksum
+            } else {
+                VerifyMode::None
+            },
         },
     };
     let before = sandbox.snapshot();

@@ -69,6 +69,9 @@ pub struct RunOptions {
     pub to_plan: String,
     /// The attachment whose add-on is moved (normally `DATABASE`).
     pub from_attachment: String,
+    /// How the copy is checked before the cut-over.
+    #[serde(default)]
+    pub verify: crate::verify::VerifyMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +171,9 @@ pub struct Results {
     pub target_url_fingerprint: Option<String>,
     /// Maintenance-window timing, once known.
     pub window: Option<WindowRecord>,
+    /// The verify step's comparison (table names and counts, no data).
+    #[serde(default)]
+    pub verify: Option<crate::verify::VerifyReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -645,6 +651,7 @@ pub(crate) mod tests {
             RunOptions {
                 to_plan: "heroku-postgresql:essential-0".into(),
                 from_attachment: "DATABASE".into(),
+                verify: crate::verify::VerifyMode::Counts,
             },
             TargetPlan {
                 addon_name: "demo-app-pgmigrate-3f9a1c2b".into(),

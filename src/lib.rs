@@ -16,3 +16,4 @@ pub mod secrets;
 pub mod sim;
 pub mod status;
 pub mod steps;
+pub mod verify;

@@ -683,7 +683,8 @@ impl<'a> Migration<'a> {
 
     fn run_step(&mut self, step: Step) -> Result<(), StepError> {
         let facts = self.facts()?;
-        if let Some(reason) = steps::skip_reason(step, &facts) {
+        let options = self.journal().options.clone();
+        if let Some(reason) = steps::skip_reason(step, &facts, &options) {
             self.writer.update(|j| {
                 let r = j.record_mut(step);
                 r.state = StepState::Skipped;
@@ -710,6 +711,7 @@ impl<'a> Migration<'a> {
             Step::WaitDynos => self.wait_dynos(step, &facts)?,
             Step::StartCopy => self.start_copy(&facts)?,
             Step::WaitCopy => self.wait_copy()?,
+            Step::Verify => self.verify(options.verify)?,
             Step::PromoteTarget => self.promote_target()?,
             Step::RepointPool => self.repoint_pool(&facts)?,
             Step::RebindConfig => self.rebind_config(&facts)?,
@@ -1158,6 +1160,40 @@ impl<'a> Migration<'a> {
         }
     }
 
+    fn verify(&mut self, mode: crate::verify::VerifyMode) -> Result<String, StepError> {
+        self.begin(Step::Verify, &format!("comparing the databases ({mode})"))?;
+        // Read the URLs again: credentials may have changed since they were
+        // read, and a resumed run has none in memory.
+        self.read_urls().map_err(|e| read_error(&e))?;
+        let (Some(source), Some(target)) = (self.urls.source.clone(), self.urls.target.clone())
+        else {
+            return Err(StepError::Definite(
+                "cannot read the old or new database's URL from the app's config vars".into(),
+            ));
+        };
+        crate::crash::point("polling:verify");
+        let report = crate::verify::verify(&source, &target, mode).map_err(|e| {
+            StepError::Definite(format!("the databases could not be compared: {e}"))
+        })?;
+        let mismatches = report.mismatches;
+        let listing = report.describe_mismatches();
+        let tables = report.tables.len();
+        let took = report.elapsed_ms;
+        self.writer.update(|j| j.results.verify = Some(report))?;
+        if mismatches > 0 {
+            return Err(StepError::Definite(format!(
+                "the new database differs from the old one in {mismatches} of {tables} table(s); \
+                 nothing was switched:\n    {listing}\n  `pgmigrate rollback` is the way back"
+            )));
+        }
+        let detail = format!(
+            "{tables} table(s) match ({mode}) in {:.1}s",
+            took as f64 / 1000.0
+        );
+        self.finish(Step::Verify, &detail)?;
+        Ok(detail)
+    }
+
     fn promote_target(&mut self) -> Result<String, StepError> {
         let app = self.app();
         let target_id = self.target_id()?;
@@ -1446,7 +1482,11 @@ impl<'a> Migration<'a> {
                         .all(|v| config.get(v) == target.as_ref()))
                 .then(|| "the config vars hold the new URL".to_string())
             }
-            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy => None,
+            Step::Preflight
+            | Step::WaitTarget
+            | Step::WaitDynos
+            | Step::WaitCopy
+            | Step::Verify => None,
         };
         match found {
             Some(what) => {

@@ -109,6 +109,8 @@ pub struct Answers {
     pub formation: Answer,
     /// not-created | exists | destroyed | kept | in-doubt
     pub target_addon: Answer,
+    /// skipped | not-yet | matched | differs
+    pub verify: Answer,
 }
 
 /// The whole `status` report of one run.
@@ -390,7 +392,27 @@ fn answers(j: &Journal) -> Answers {
     } else {
         answer("not-created", "No target add-on was created.")
     };
+    let verify = match (&j.results.verify, state_of(j, Step::Verify)) {
+        (_, StepState::Skipped) => answer("skipped", "The copy was not compared (--verify none)."),
+        (Some(r), _) if r.mismatches == 0 => answer(
+            "matched",
+            format!(
+                "The new database matched the old one ({}, {} tables).",
+                r.mode,
+                r.tables.len()
+            ),
+        ),
+        (Some(r), _) => answer(
+            "differs",
+            format!(
+                "The new database differs from the old one: {}",
+                r.describe_mismatches().replace("\n    ", "; ")
+            ),
+        ),
+        (None, _) => answer("not-yet", "The copy has not been compared yet."),
+    };
     Answers {
+        verify,
         copy,
         database_url,
         rebinding,

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::heroku::types::{DynoSizeRef, Formation, FormationUpdate, Transfer};
-use crate::journal::{Direction, Facts, Journal, ProcessRecord, StepState};
+use crate::journal::{Direction, Facts, Journal, ProcessRecord, RunOptions, StepState};
+use crate::verify::VerifyMode;
 
 /// One step of a migration, in the order they run.
 ///
@@ -39,6 +40,8 @@ pub enum Step {
     StartCopy,
     /// Follow the transfer until it succeeds, fails or stalls.
     WaitCopy,
+    /// Compare the new database with the old one before switching.
+    Verify,
     /// Attach the target as DATABASE.
     PromoteTarget,
     /// Re-point DATABASE_CONNECTION_POOL at the target (when present).
@@ -81,7 +84,7 @@ pub enum Undo {
 
 impl Step {
     /// Every step, in execution order.
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 15] = [
         Step::Preflight,
         Step::CreateTarget,
         Step::WaitTarget,
@@ -91,6 +94,7 @@ impl Step {
         Step::WaitDynos,
         Step::StartCopy,
         Step::WaitCopy,
+        Step::Verify,
         Step::PromoteTarget,
         Step::RepointPool,
         Step::RebindConfig,
@@ -110,6 +114,7 @@ impl Step {
             Step::WaitDynos => "wait-dynos",
             Step::StartCopy => "start-copy",
             Step::WaitCopy => "wait-copy",
+            Step::Verify => "verify",
             Step::PromoteTarget => "promote-target",
             Step::RepointPool => "repoint-pool",
             Step::RebindConfig => "rebind-config",
@@ -130,6 +135,7 @@ impl Step {
             Step::WaitDynos => "wait until the dynos are gone",
             Step::StartCopy => "start the transfer to the target",
             Step::WaitCopy => "copy the data",
+            Step::Verify => "compare the new database with the old one",
             Step::PromoteTarget => "attach the target as DATABASE",
             Step::RepointPool => "re-point DATABASE_CONNECTION_POOL",
             Step::RebindConfig => "rebind config vars that held the old URL",
@@ -143,14 +149,18 @@ impl Step {
     pub fn has_side_effect(self) -> bool {
         !matches!(
             self,
-            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy
+            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy | Step::Verify
         )
     }
 
     /// The compensating action.
     pub fn undo(self) -> Undo {
         match self {
-            Step::Preflight | Step::WaitTarget | Step::WaitDynos | Step::WaitCopy => Undo::Nothing,
+            Step::Preflight
+            | Step::WaitTarget
+            | Step::WaitDynos
+            | Step::WaitCopy
+            | Step::Verify => Undo::Nothing,
             Step::CreateTarget => Undo::DestroyTarget,
             Step::AliasSource => Undo::DetachAlias,
             Step::MaintenanceOn => Undo::MaintenanceOff,
@@ -210,9 +220,10 @@ impl Undo {
 }
 
 /// Why a step needs no action for this app, decided from the preflight
-/// facts alone; `None` means the step must run.
-pub fn skip_reason(step: Step, facts: &Facts) -> Option<&'static str> {
+/// facts and the run's options; `None` means the step must run.
+pub fn skip_reason(step: Step, facts: &Facts, options: &RunOptions) -> Option<&'static str> {
     match step {
+        Step::Verify if options.verify == VerifyMode::None => Some("--verify none"),
         Step::AliasSource if !facts.source_other_attachments.is_empty() => {
             Some("the old database already has another attachment")
         }
@@ -589,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn every_side_effect_has_an_undo_and_every_wait_none() {
+    fn every_side_effect_has_an_undo_and_every_read_none() {
         for s in Step::ALL {
             assert_eq!(s.has_side_effect(), s.undo() != Undo::Nothing, "{s}");
         }
@@ -607,7 +618,15 @@ mod tests {
     #[test]
     fn skips_follow_the_facts() {
         let mut j = sample_journal();
+        let mut opts = j.options.clone();
+        assert_eq!(
+            skip_reason(Step::Verify, j.facts.as_ref().unwrap(), &opts),
+            None
+        );
+        opts.verify = VerifyMode::None;
+        assert!(skip_reason(Step::Verify, j.facts.as_ref().unwrap(), &opts).is_some());
         let facts = j.facts.as_mut().unwrap();
+        let skip_reason = |s: Step, f: &Facts| skip_reason(s, f, &opts);
         assert_eq!(skip_reason(Step::MaintenanceOn, facts), None);
         assert!(skip_reason(Step::RepointPool, facts).is_some());
         facts.maintenance_was_on = true;

@@ -177,7 +177,7 @@ fn status_answers_in_words_and_in_json() {
     assert_eq!(v["answers"]["maintenance"]["value"], "as-before");
     assert_eq!(v["answers"]["formation"]["value"], "as-before");
     assert_eq!(v["answers"]["target_addon"]["value"], "exists");
-    assert_eq!(v["steps"].as_array().unwrap().len(), 14);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 15);
     assert!(v["steps"][8]["duration_ms"].as_u64().unwrap() > 0);
     let all = env.run(&["status", "--all", "--json"]);
     let v: Value = serde_json::from_str(&all.ok().stdout).unwrap();

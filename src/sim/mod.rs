@@ -47,6 +47,11 @@ impl Sandbox {
         format!("http://127.0.0.1:{}", self.server.port())
     }
 
+    /// Whether the add-ons are real databases on a PostgreSQL server.
+    pub fn has_postgres(&self) -> bool {
+        lock(&self.world).has_postgres()
+    }
+
     pub fn token(&self) -> String {
         lock(&self.world).token.clone()
     }

@@ -1347,6 +1347,11 @@ impl World {
                "requests": self.log.len()})
     }
 
+    /// Whether add-ons are backed by a real PostgreSQL server.
+    pub fn has_postgres(&self) -> bool {
+        false
+    }
+
     /// Stop a one-off dyno (admin).
     pub fn stop_one_off(&mut self, app: &str, name: &str) -> bool {
         match self.apps.get_mut(app) {
