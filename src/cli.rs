@@ -252,6 +252,10 @@ struct SandboxArgs {
     /// A scenario JSON file (default: the demo scenario).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
+    /// Back the Postgres add-ons with real databases on this PostgreSQL
+    /// server (a URL of a role that may create databases).
+    #[arg(long, value_name = "URL", env = "PGMIGRATE_SANDBOX_POSTGRES")]
+    postgres: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +266,10 @@ struct DemoArgs {
     /// The app of the scenario to migrate.
     #[arg(long, default_value = "demo-app")]
     app: String,
+    /// Back the Postgres add-ons with real databases on this PostgreSQL
+    /// server (a URL of a role that may create databases).
+    #[arg(long, value_name = "URL", env = "PGMIGRATE_SANDBOX_POSTGRES")]
+    postgres: Option<String>,
 }
 
 fn parse_step(s: &str) -> Result<Step, String> {
@@ -810,9 +818,19 @@ pub fn render_report(r: &StatusReport) -> String {
             .and_then(|u| serde_json::to_value(u).ok())
             .and_then(|v| v.as_str().map(|u| format!("  [undo: {u}]")))
             .unwrap_or_default();
-        s.push_str(&format!("  {:<16} {:<8}{at}{dur}{undo}\n", st.name, state));
+        let note = match (&st.note, st.state) {
+            (Some(n), crate::journal::StepState::Skipped) => format!("  ({n})"),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "  {:<16} {:<8}{at}{dur}{undo}{note}\n",
+            st.name, state
+        ));
         if let Some(n) = &st.note {
-            if st.state != crate::journal::StepState::Done {
+            if !matches!(
+                st.state,
+                crate::journal::StepState::Done | crate::journal::StepState::Skipped
+            ) {
                 s.push_str(&format!(
                     "  {:<16} {}\n",
                     "",
@@ -1063,8 +1081,13 @@ fn load_scenario(path: Option<&PathBuf>) -> Result<crate::sim::Scenario, Error> 
 
 fn cmd_sandbox(a: SandboxArgs) -> Result<(), Error> {
     let scenario = load_scenario(a.scenario.as_ref())?;
-    let sandbox = crate::sim::Sandbox::start(scenario, a.port)
-        .map_err(|e| Error::Sandbox(format!("cannot listen on 127.0.0.1:{}: {e}", a.port)))?;
+    let sandbox = crate::sim::Sandbox::start_with(scenario, a.port, a.postgres.as_deref())
+        .map_err(|e| {
+            Error::Sandbox(crate::secrets::redact(&format!(
+                "cannot start on 127.0.0.1:{}: {e}",
+                a.port
+            )))
+        })?;
     let url = sandbox.base_url();
     outln!("Sandbox Heroku listening on {url}");
     outln!("Point pgmigrate at it with:\n");
@@ -1081,8 +1104,12 @@ fn cmd_sandbox(a: SandboxArgs) -> Result<(), Error> {
 
 fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
     let scenario = load_scenario(a.scenario.as_ref())?;
-    let sandbox = crate::sim::Sandbox::start(scenario, 0)
-        .map_err(|e| Error::Sandbox(format!("cannot start the sandbox: {e}")))?;
+    let sandbox =
+        crate::sim::Sandbox::start_with(scenario, 0, a.postgres.as_deref()).map_err(|e| {
+            Error::Sandbox(crate::secrets::redact(&format!(
+                "cannot start the sandbox: {e}"
+            )))
+        })?;
     let url = sandbox.base_url();
     let dir = std::env::temp_dir().join(format!("pgmigrate-demo-{}", crate::migrate::new_run_id()));
     let home = Home::at(&dir);

@@ -124,6 +124,14 @@ pub fn compare(
     }
 }
 
+/// The server's own message for an error, not just "db error".
+pub fn db_error(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
 /// Quote an identifier for SQL.
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -151,7 +159,10 @@ pub fn connect(url: &str) -> Result<postgres::Client, String> {
         config.connect(tls())
     };
     result.map_err(|e| {
-        crate::secrets::redact(&format!("cannot connect to the database on {host}: {e}"))
+        crate::secrets::redact(&format!(
+            "cannot connect to the database on {host}: {}",
+            db_error(&e)
+        ))
     })
 }
 
@@ -236,7 +247,7 @@ pub fn inspect(
              AND table_schema NOT LIKE 'pg_toast%' ORDER BY 1, 2",
             &[],
         )
-        .map_err(|e| format!("cannot list the tables: {e}"))?;
+        .map_err(|e| format!("cannot list the tables: {}", db_error(&e)))?;
     let mut out = BTreeMap::new();
     for row in rows {
         let schema: String = row.get(0);
@@ -253,7 +264,7 @@ pub fn inspect(
         };
         let r = client
             .query_one(sql.as_str(), &[])
-            .map_err(|e| format!("cannot read {schema}.{table}: {e}"))?;
+            .map_err(|e| format!("cannot read {schema}.{table}: {}", db_error(&e)))?;
         let count: i64 = r.get(0);
         let checksum: Option<String> = r.get(1);
         out.insert(

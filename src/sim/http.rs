@@ -92,9 +92,9 @@ impl Server {
     }
 
     /// Block until the server stops (never, unless stopped elsewhere).
-    pub fn join(mut self) {
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
+    pub fn wait(&self) {
+        while !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }

@@ -10,6 +10,7 @@
 //! `POST /__sandbox/apps/{app}/one-off/{name}/stop`.
 
 pub mod http;
+pub mod pg;
 pub mod scenario;
 pub mod world;
 
@@ -35,7 +36,25 @@ fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
 impl Sandbox {
     /// Serve `scenario` on `127.0.0.1:port` (0 picks a free port).
     pub fn start(scenario: Scenario, port: u16) -> std::io::Result<Sandbox> {
-        let world = Arc::new(Mutex::new(World::new(&scenario)));
+        Sandbox::start_with(scenario, port, None)
+    }
+
+    /// Serve `scenario`, its Postgres add-ons real databases on the
+    /// PostgreSQL server at `postgres` (a URL of a role that may create
+    /// databases) when given.
+    pub fn start_with(
+        scenario: Scenario,
+        port: u16,
+        postgres: Option<&str>,
+    ) -> std::io::Result<Sandbox> {
+        let backend = match postgres {
+            Some(url) => Some(Arc::new(
+                pg::Backend::connect(url).map_err(std::io::Error::other)?,
+            )),
+            None => None,
+        };
+        let world = World::build(&scenario, backend).map_err(std::io::Error::other)?;
+        let world = Arc::new(Mutex::new(world));
         let w = world.clone();
         let handler = Arc::new(move |req: http::Request| handle(&w, req));
         let server = http::Server::start(port, handler)?;
@@ -76,12 +95,16 @@ impl Sandbox {
 
     /// Serve until the process ends.
     pub fn serve_forever(self) {
-        let Sandbox { world, server } = self;
-        let _keep = world;
-        server.join();
+        self.server.wait();
     }
 
     pub fn shutdown(self) {}
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        lock(&self.world).cleanup();
+    }
 }
 
 fn reply(status: u16, body: &Value) -> http::Reply {

@@ -160,6 +160,10 @@ pub enum FaultAction {
     TransferStalls,
     /// The add-on this request creates fails to provision.
     ProvisionFails,
+    /// The transfer this request creates succeeds but damages the copy
+    /// (PostgreSQL-backed sandbox only): `how` is `drop_table`,
+    /// `drop_rows` or `alter_value`.
+    TransferCorrupts { how: super::pg::Corruption },
 }
 
 fn one() -> u32 {

@@ -7,6 +7,7 @@
 //! types, so that the sandbox is a check on the client rather than a mirror.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -102,6 +103,11 @@ pub struct Transfer {
     pub canceled_ms: Option<u64>,
     /// Set when the result was applied to the target.
     pub finished: bool,
+    /// The real copy, with a PostgreSQL backend.
+    pub pg_copy: Option<Arc<super::pg::Copy>>,
+    /// When a real copy ended (ms), and its last log lines if it failed.
+    pub ended_ms: Option<u64>,
+    pub failure_logs: Vec<String>,
 }
 
 /// One logged request.
@@ -138,6 +144,7 @@ pub struct World {
     pub log: Vec<LoggedRequest>,
     counter: u64,
     rate_remaining: u64,
+    pg: Option<Arc<super::pg::Backend>>,
 }
 
 /// What the router decided, before the wire.
@@ -182,7 +189,17 @@ const COLORS: [&str; 12] = [
 ];
 
 impl World {
+    /// A world whose Postgres add-ons are simulated.
     pub fn new(s: &Scenario) -> World {
+        match World::build(s, None) {
+            Ok(w) => w,
+            Err(e) => unreachable!("a simulated world cannot fail to build: {e}"),
+        }
+    }
+
+    /// A world whose Postgres add-ons are real databases on `pg` (when
+    /// given), seeded with each add-on's `rows`.
+    pub fn build(s: &Scenario, pg: Option<Arc<super::pg::Backend>>) -> Result<World, String> {
         let mut w = World {
             start: Instant::now(),
             token: s.token.clone(),
@@ -207,12 +224,17 @@ impl World {
             log: vec![],
             counter: 0,
             rate_remaining: 4500,
+            pg,
         };
         for spec in &s.apps {
             let app_id = w.uuid();
             for a in &spec.addons {
                 let id = w.uuid();
-                let url = w.new_url();
+                let url = if a.plan.starts_with("heroku-postgresql:") {
+                    w.new_url(a.rows)?
+                } else {
+                    w.fake_url()
+                };
                 w.addons.push(Addon {
                     id: id.clone(),
                     name: a.name.clone(),
@@ -278,7 +300,7 @@ impl World {
                 w.scale(&spec.name, &p.process_type, p.quantity, 0, true);
             }
         }
-        w
+        Ok(w)
     }
 
     fn resolve_placeholder(&self, app: &str, v: &str) -> String {
@@ -331,7 +353,29 @@ impl World {
         )
     }
 
-    fn new_url(&mut self) -> String {
+    /// A new database URL: a real database with a backend, else made up.
+    fn new_url(&mut self, rows: u64) -> Result<String, String> {
+        match self.pg.clone() {
+            Some(pg) => {
+                self.counter += 1;
+                pg.create_database(self.counter, rows)
+            }
+            None => Ok(self.fake_url()),
+        }
+    }
+
+    pub fn has_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// Drop the databases a backend created.
+    pub fn cleanup(&self) {
+        if let Some(pg) = &self.pg {
+            pg.cleanup();
+        }
+    }
+
+    fn fake_url(&mut self) -> String {
         let user = format!("u{:012x}", random_u64() & 0xffff_ffff_ffff);
         let pass = format!("p{:016x}{:016x}", random_u64(), random_u64());
         let host = format!(
@@ -556,6 +600,7 @@ impl World {
         let fault = self.fault_for(method, path);
         let mut apply_then_drop = false;
         let mut marks = (false, false, false); // transfer fails, stalls, provision fails
+        let mut corrupt = None;
         let mut hang = 0;
         match fault {
             Some(FaultAction::Status {
@@ -595,6 +640,7 @@ impl World {
             Some(FaultAction::TransferFails) => marks.0 = true,
             Some(FaultAction::TransferStalls) => marks.1 = true,
             Some(FaultAction::ProvisionFails) => marks.2 = true,
+            Some(FaultAction::TransferCorrupts { how }) => corrupt = Some(how),
             None => {}
         }
         let segs: Vec<String> = path
@@ -694,7 +740,7 @@ impl World {
                 _ => err(404, "not_found", "Couldn't find that database."),
             },
             ("POST", ["client", "v11", "databases", id, "transfers"]) => {
-                self.create_transfer(id, b, marks.0, marks.1)
+                self.create_transfer(id, b, marks.0, marks.1, corrupt)
             }
             ("GET", ["client", "v11", "apps", app, "transfers"]) => {
                 let list: Vec<Value> = self
@@ -1048,7 +1094,10 @@ impl World {
         }
         let now = self.now_ms();
         let id = self.uuid();
-        let url = self.new_url();
+        let url = match self.new_url(0) {
+            Ok(u) => u,
+            Err(e) => return err(500, "internal_server_error", e),
+        };
         let addon = Addon {
             id: id.clone(),
             name,
@@ -1181,7 +1230,14 @@ impl World {
         }
     }
 
-    fn create_transfer(&mut self, target_id: &str, b: &Value, fails: bool, stalls: bool) -> Answer {
+    fn create_transfer(
+        &mut self,
+        target_id: &str,
+        b: &Value,
+        fails: bool,
+        stalls: bool,
+        corrupt: Option<super::pg::Corruption>,
+    ) -> Answer {
         let get = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
         let (Some(from_name), Some(from_url), Some(to_name), Some(to_url)) = (
             get("from_name"),
@@ -1237,11 +1293,20 @@ impl World {
             to_addon: target.id.clone(),
             created_ms: now,
             source_rows: source.rows,
-            source_bytes: (source.rows as u64).max(1) * self.timing.bytes_per_row,
+            source_bytes: match &self.pg {
+                Some(pg) => pg.size(&source.url),
+                None => (source.rows as u64).max(1) * self.timing.bytes_per_row,
+            },
             fails,
             stalls,
             canceled_ms: None,
             finished: false,
+            pg_copy: self
+                .pg
+                .as_ref()
+                .map(|_| super::pg::start_copy(source.url.clone(), target.url.clone(), corrupt)),
+            ended_ms: None,
+            failure_logs: vec![],
         };
         self.transfers.push(t.clone());
         Answer::status(201, self.transfer_json(&t, false))
@@ -1261,12 +1326,24 @@ impl World {
             None => frac,
         };
         let frac = if t.fails { frac.min(0.6) } else { frac };
-        let processed = (t.source_bytes as f64 * frac) as u64;
+        let processed = match &t.pg_copy {
+            Some(c) => c.processed.load(std::sync::atomic::Ordering::Relaxed),
+            None => (t.source_bytes as f64 * frac) as u64,
+        };
+        let d = match t.ended_ms {
+            Some(end) => end.saturating_sub(t.created_ms),
+            None => d,
+        };
         let finished = t.finished.then(|| stamp(t.created_ms + d));
         let succeeded = if t.finished { Some(!t.fails) } else { None };
         let mut logs =
             vec![json!({"created_at": stamp(t.created_ms), "message": "Starting transfer"})];
-        if t.finished && t.fails {
+        if t.finished && t.fails && !t.failure_logs.is_empty() {
+            for l in &t.failure_logs {
+                logs.push(json!({"created_at": stamp(t.created_ms + d), "message": l}));
+            }
+            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "Transfer failed"}));
+        } else if t.finished && t.fails {
             logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "pg_restore: error: could not execute query: ERROR:  relation \"events\" already exists"}));
             logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "pg_restore: error: COPY failed for table \"orders\": ERROR:  out of disk"}));
             logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "Transfer failed"}));
@@ -1347,11 +1424,6 @@ impl World {
                "requests": self.log.len()})
     }
 
-    /// Whether add-ons are backed by a real PostgreSQL server.
-    pub fn has_postgres(&self) -> bool {
-        false
-    }
-
     /// Stop a one-off dyno (admin).
     pub fn stop_one_off(&mut self, app: &str, name: &str) -> bool {
         match self.apps.get_mut(app) {
@@ -1417,6 +1489,10 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+pub(crate) fn random_u32() -> u32 {
+    random_u64() as u32
 }
 
 fn random_u64() -> u64 {

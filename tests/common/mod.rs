@@ -71,7 +71,40 @@ pub fn scenario(name: &str) -> Scenario {
     s
 }
 
+/// The PostgreSQL server for tests that need one: `PGMIGRATE_TEST_POSTGRES`
+/// (a URL of a role that may create databases). Without it the test is
+/// skipped with a visible message, except in CI (`CI` set), where a
+/// missing server is a failure: `.ci/run` always provides one.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("PGMIGRATE_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
+            panic!("{test}: CI must provide PGMIGRATE_TEST_POSTGRES (see .ci/run)")
+        }
+        _ => {
+            // Written to the real stderr, past the test harness's capture,
+            // so that the skip is visible in a passing run.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: no PostgreSQL server; run `bash .ci/postgres.sh` and set \
+                 PGMIGRATE_TEST_POSTGRES to the URL it prints"
+            );
+            None
+        }
+    }
+}
+
 impl Env {
+    /// A sandbox whose Postgres add-ons are real databases on `postgres`.
+    pub fn with_postgres(s: Scenario, postgres: &str) -> Env {
+        Env {
+            sandbox: Sandbox::start_with(s, 0, Some(postgres)).expect("sandbox on PostgreSQL"),
+            home: tempfile::tempdir().expect("tempdir"),
+            user_home: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
     pub fn new(name: &str) -> Env {
         Env::with(scenario(name))
     }
