@@ -1,0 +1,99 @@
+//! What the verify step costs, against the copy it checks: builds a source
+//! database of about `VERIFY_BENCH_GB` GB (default 1.0) on the PostgreSQL
+//! server at `PGMIGRATE_TEST_POSTGRES`, copies it with the sandbox's
+//! `pg_dump | pg_restore` (what Heroku's transfer does), then times the
+//! verify step in `counts` and `checksum` modes. Prints figures; asserts
+//! nothing. Run: `cargo bench --bench verify`.
+
+use std::time::{Duration, Instant};
+
+use pgmigrate::sim::pg::{start_copy, Backend};
+use pgmigrate::verify::{verify, VerifyMode};
+
+fn main() {
+    let Ok(url) = std::env::var("PGMIGRATE_TEST_POSTGRES") else {
+        println!(
+            "verify bench skipped: set PGMIGRATE_TEST_POSTGRES (bash .ci/postgres.sh prints one)"
+        );
+        return;
+    };
+    let gb: f64 = std::env::var("VERIFY_BENCH_GB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    // About 150 bytes a row on disk with the seeded schema (measured).
+    let rows = (gb * 1e9 / 150.0) as u64;
+    let backend = match Backend::connect(&url) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("verify bench skipped: {e}");
+            return;
+        }
+    };
+    println!("{}", machine());
+    let t = Instant::now();
+    let source = backend.create_database(1, rows).expect("seed the source");
+    let target = backend.create_database(2, 0).expect("create the target");
+    let size = backend.size(&source);
+    println!(
+        "source: {rows} rows, {:.2} GB on disk, seeded in {:.0}s",
+        size as f64 / 1e9,
+        t.elapsed().as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let copy = start_copy(source.clone(), target.clone(), None);
+    loop {
+        if let Some(result) = copy.result.lock().ok().and_then(|r| r.clone()) {
+            result.expect("the copy succeeds");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let copy_secs = t.elapsed().as_secs_f64();
+    let dump_bytes = copy.processed.load(std::sync::atomic::Ordering::Relaxed);
+
+    let mut rows_out = vec![("pg_dump | pg_restore".to_string(), copy_secs)];
+    for mode in [VerifyMode::Counts, VerifyMode::Checksum] {
+        let t = Instant::now();
+        let report = verify(&source, &target, mode).expect("verify runs");
+        assert_eq!(report.mismatches, 0, "a clean copy matches");
+        rows_out.push((format!("verify {mode}"), t.elapsed().as_secs_f64()));
+    }
+    println!(
+        "dump size (compressed custom format): {:.1} MB",
+        dump_bytes as f64 / 1e6
+    );
+    println!("\n{:<24} {:>10} {:>14}", "what", "seconds", "vs the copy");
+    for (what, secs) in &rows_out {
+        println!(
+            "{what:<24} {secs:>10.1} {:>13.0}%",
+            secs / copy_secs * 100.0
+        );
+    }
+    backend.cleanup();
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| format!("{:.0} GiB", kb / 1048576.0))
+        .unwrap_or_default();
+    format!("machine: {cpus} cores, {model}, {mem}")
+}
