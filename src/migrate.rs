@@ -1001,7 +1001,7 @@ impl<'a> Migration<'a> {
                 format!("{} dyno(s) stopping", left.len()),
                 elapsed,
             ));
-            self.pause_poll(steps::backoff_poll(elapsed, self.settings.poll_cap))?;
+            self.pause_poll(steps::drain_poll(elapsed).min(self.settings.poll_cap))?;
         }
     }
 

@@ -505,6 +505,23 @@ pub fn backoff_poll(elapsed: Duration, cap: Duration) -> Duration {
     d.min(cap)
 }
 
+/// How long to wait before the next look at the draining dynos. Every
+/// moment of the drain is downtime and dynos are gone within 30 s, so look
+/// often during the first seconds (a request every ~150 ms with Heroku's
+/// latency), then back off; a 30 s drain costs about 60 requests.
+pub fn drain_poll(elapsed: Duration) -> Duration {
+    let ms = elapsed.as_millis() as u64;
+    Duration::from_millis(if ms < 5_000 {
+        50
+    } else if ms < 15_000 {
+        250
+    } else if ms < 60_000 {
+        1_000
+    } else {
+        5_000
+    })
+}
+
 /// How long to wait before the next look at a transfer: predict the finish
 /// from the processed-bytes rate and look again just after it, never sooner
 /// than `min` nor later than `max`.

@@ -1,0 +1,195 @@
+//! How long the app is down, and where the time goes: drives the real
+//! binary against the sandbox with 100 ms added to every request, a 3 s
+//! copy and a 2 s drain, and reads the sandbox's request log (each request
+//! is logged when the sandbox applied it, after the added latency) to
+//! report per run: the maintenance window, drain, copy, overhead (window
+//! minus drain minus copy), requests inside the window, total requests,
+//! and how long after the copy finished the run noticed. Then the status
+//! requests a simulated one-hour copy makes with the same polling schedule.
+//! Prints figures; asserts nothing. `cargo bench --bench downtime`
+//! (`DOWNTIME_RUNS` sets the number of runs, default 3).
+
+use std::process::Command;
+use std::time::Duration;
+
+use pgmigrate::sim::{Sandbox, Scenario};
+
+const LATENCY_MS: u64 = 100;
+const COPY_MS: u64 = 3000;
+const DRAIN_MS: u64 = 2000;
+
+struct Figures {
+    window: f64,
+    drain: f64,
+    copy: f64,
+    overhead: f64,
+    in_window: usize,
+    total: usize,
+    detection: f64,
+}
+
+fn scenario() -> Scenario {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scenarios/demo.json"
+    ))
+    .expect("demo scenario");
+    let mut s = Scenario::from_json(&text).expect("valid");
+    s.latency_ms = LATENCY_MS;
+    s.timing.transfer_ms = COPY_MS;
+    s.timing.dyno_stop_ms = DRAIN_MS;
+    s.timing.provision_ms = 500;
+    s
+}
+
+fn one_run() -> Figures {
+    let sandbox = Sandbox::start(scenario(), 0).expect("sandbox");
+    let home = tempfile::tempdir().expect("tempdir");
+    let user = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_pgmigrate"))
+        .args([
+            "run",
+            "--app",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+            "--verify",
+            "none",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", user.path())
+        .env("HEROKU_HOST", sandbox.base_url())
+        .env("HEROKU_DATA_HOST", sandbox.base_url())
+        .env("HEROKU_API_KEY", sandbox.token())
+        .env("PGMIGRATE_HOME", home.path())
+        .output()
+        .expect("run the binary");
+    assert!(
+        out.status.success(),
+        "the run failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = sandbox.requests();
+    let maintenance = |on: bool| {
+        log.iter()
+            .find(|r| {
+                r.method == "PATCH"
+                    && r.path == "/apps/demo-app"
+                    && r.body.as_ref().and_then(|b| b["maintenance"].as_bool()) == Some(on)
+            })
+            .map(|r| r.at_ms)
+            .expect("maintenance request")
+    };
+    let (on, off) = (maintenance(true), maintenance(false));
+    let created = log
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/transfers"))
+        .map(|r| r.at_ms)
+        .expect("transfer started");
+    let finished = created + COPY_MS;
+    let noticed = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/transfers/") && r.at_ms >= finished)
+        .map(|r| r.at_ms)
+        .min()
+        .unwrap_or(finished);
+    let window = (off - on) as f64 / 1000.0;
+    let drain = DRAIN_MS as f64 / 1000.0;
+    let copy = COPY_MS as f64 / 1000.0;
+    Figures {
+        window,
+        drain,
+        copy,
+        overhead: window - drain - copy,
+        in_window: log
+            .iter()
+            .filter(|r| r.at_ms > on && r.at_ms <= off)
+            .count(),
+        total: log.len(),
+        detection: (noticed - finished) as f64 / 1000.0,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let runs: usize = std::env::var("DOWNTIME_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    println!("{}", machine());
+    println!(
+        "sandbox: +{LATENCY_MS} ms a request, copy {:.1} s, drain {:.1} s; target: overhead <= 1.0 s, detection <= 0.5 s\n",
+        COPY_MS as f64 / 1000.0,
+        DRAIN_MS as f64 / 1000.0
+    );
+    println!(
+        "{:<8} {:>8} {:>7} {:>7} {:>9} {:>10} {:>8} {:>10}",
+        "run", "window", "drain", "copy", "overhead", "in-window", "total", "detection"
+    );
+    let mut all = vec![];
+    for i in 0..runs {
+        let f = one_run();
+        println!(
+            "{:<8} {:>7.2}s {:>6.2}s {:>6.2}s {:>8.2}s {:>10} {:>8} {:>9.2}s",
+            i + 1,
+            f.window,
+            f.drain,
+            f.copy,
+            f.overhead,
+            f.in_window,
+            f.total,
+            f.detection
+        );
+        all.push(f);
+    }
+    println!(
+        "{:<8} {:>7.2}s {:>6.2}s {:>6.2}s {:>8.2}s {:>10} {:>8} {:>9.2}s",
+        "median",
+        median(all.iter().map(|f| f.window).collect()),
+        median(all.iter().map(|f| f.drain).collect()),
+        median(all.iter().map(|f| f.copy).collect()),
+        median(all.iter().map(|f| f.overhead).collect()),
+        median(all.iter().map(|f| f.in_window as f64).collect()),
+        median(all.iter().map(|f| f.total as f64).collect()),
+        median(all.iter().map(|f| f.detection).collect()),
+    );
+
+    // A one-hour copy at 1 MB/s, with the schedule wait_copy uses.
+    let settings = pgmigrate::migrate::Settings::default();
+    let total = 3_600_000_000u64;
+    let (min, max) = (Duration::from_millis(100), settings.copy_poll_max);
+    let mut t = Duration::ZERO;
+    let mut polls = 0;
+    loop {
+        let processed = ((t.as_secs_f64() * 1e6) as u64).min(total);
+        polls += 1;
+        if processed >= total {
+            break;
+        }
+        t += pgmigrate::steps::copy_poll(t, processed, Some(total), min, max);
+    }
+    println!(
+        "\nsimulated 1-hour copy: {polls} status requests (target <= 200), finish noticed {:.2} s late",
+        t.as_secs_f64() - 3600.0
+    );
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("machine: {cpus} cores, {model}")
+}
