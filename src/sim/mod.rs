@@ -89,6 +89,11 @@ impl Sandbox {
         lock(&self.world).add_fault(fault);
     }
 
+    /// Remove every fault rule (the outage is over).
+    pub fn clear_faults(&self) {
+        lock(&self.world).clear_faults();
+    }
+
     pub fn stop_one_off(&self, app: &str, name: &str) -> bool {
         lock(&self.world).stop_one_off(app, name)
     }

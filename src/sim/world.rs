@@ -536,6 +536,10 @@ impl World {
         None
     }
 
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
     pub fn add_fault(&mut self, fault: Fault) {
         self.faults.push(FaultState {
             rule: fault,

@@ -1,0 +1,261 @@
+//! A hostile world: API faults during a run, injected by the sandbox. Short
+//! bursts are absorbed by the client's bounded retries and the run
+//! completes; longer outages, refusals and broken transfers stop the run at
+//! a resumable point (exit 3) with a message naming the step, the HTTP
+//! status, Heroku's error id, the Request-Id and the next commands; after
+//! the outage `resume` (or `rollback`) finishes the job.
+
+mod common;
+
+use common::Env;
+use pgmigrate::sim::{Fault, FaultAction};
+use serde_json::Value;
+
+const APP: &str = "crash-app";
+
+fn status(code: u16, id: &str, retry_after: Option<u64>) -> FaultAction {
+    FaultAction::Status {
+        status: code,
+        id: id.into(),
+        message: format!("injected {code}"),
+        retry_after,
+    }
+}
+
+fn fault(method: &str, path: &str, times: u32, action: FaultAction) -> Fault {
+    Fault {
+        method: Some(method.into()),
+        path_contains: Some(path.into()),
+        nth: None,
+        times,
+        action,
+    }
+}
+
+fn env_with(faults: Vec<Fault>) -> Env {
+    let mut s = common::scenario("crash");
+    s.faults = faults;
+    Env::with(s)
+}
+
+/// Run with short network budgets.
+fn run(env: &Env, extra: &[&str]) -> common::Out {
+    run_for(env, "1.5", extra)
+}
+
+fn run_for(env: &Env, retry_for: &str, extra: &[&str]) -> common::Out {
+    let mut args = vec!["run", "-a", APP, "--confirm", APP, "--to", "premium-0"];
+    args.extend_from_slice(extra);
+    let mut c = env.command(&args);
+    c.env("PGMIGRATE_HTTP_TIMEOUT", "0.5")
+        .env("PGMIGRATE_RETRY_FOR", retry_for);
+    common::output(c)
+}
+
+fn completed(env: &Env) {
+    common::settle();
+    let state = env.state();
+    let app = &state["apps"][APP];
+    assert_ne!(app["database"], "postgresql-crash-old", "DATABASE moved");
+    assert_eq!(app["maintenance"], false);
+    let created: Vec<&Value> = state["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"].as_str().unwrap().contains("-pgmigrate-"))
+        .collect();
+    assert_eq!(created.len(), 1, "one add-on");
+    assert_eq!(env.journal(APP)["outcome"], "completed");
+}
+
+/// The run stopped resumably, said why and what to do next.
+fn stopped(env: &Env, out: &common::Out, step: &str, needles: &[&str]) {
+    out.code(3)
+        .stderr_has(&format!("stopped at step {step}"))
+        .stderr_has("pgmigrate resume --app crash-app")
+        .stderr_has("pgmigrate rollback --app crash-app");
+    for n in needles {
+        out.stderr_has(n);
+    }
+    let j = env.journal(APP);
+    assert_eq!(j["outcome"], "stopped");
+    let st = env.run(&["status", "-a", APP, "--json"]);
+    let v: Value = serde_json::from_str(&st.ok().stdout).unwrap();
+    assert!(v["next_commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("pgmigrate resume"));
+}
+
+fn resume(env: &Env) {
+    env.sandbox.clear_faults();
+    env.run(&["resume", "-a", APP, "--confirm", APP]).ok();
+    completed(env);
+}
+
+#[test]
+fn rate_limits_with_and_without_retry_after_are_waited_out() {
+    let env = env_with(vec![
+        fault("GET", "/dynos", 2, status(429, "rate_limit", Some(1))),
+        fault("PATCH", "/formation", 1, status(429, "rate_limit", None)),
+    ]);
+    run_for(&env, "10", &[]).ok();
+    completed(&env);
+    let refused = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(refused, 3, "every 429 was retried");
+}
+
+#[test]
+fn bursts_of_500_and_503_and_resets_are_absorbed() {
+    let env = env_with(vec![
+        fault(
+            "GET",
+            "/apps/crash-app/formation",
+            2,
+            status(500, "internal_server_error", None),
+        ),
+        fault("PATCH", "/config-vars", 2, status(503, "unavailable", None)),
+        fault("GET", "/transfers/", 1, FaultAction::Drop),
+        fault("GET", "/wait_status", 1, FaultAction::Hang { ms: 1500 }),
+    ]);
+    run(&env, &[]).ok();
+    completed(&env);
+}
+
+#[test]
+fn an_outage_longer_than_the_retry_budget_stops_resumably() {
+    // The second look at the dynos, just before maintenance goes on (the
+    // first is preflight's).
+    let mut f = fault("GET", "/dynos", 0, status(503, "unavailable", None));
+    f.nth = Some(2);
+    let env = env_with(vec![f]);
+    let out = run(&env, &[]);
+    stopped(
+        &env,
+        &out,
+        "maintenance-on",
+        &["HTTP 503 unavailable", "Request-Id"],
+    );
+    assert_eq!(
+        env.app(APP)["maintenance"],
+        false,
+        "stopped before the app was touched"
+    );
+    resume(&env);
+}
+
+#[test]
+fn an_outage_inside_the_window_stops_resumably_and_resume_finishes() {
+    let env = env_with(vec![fault(
+        "POST",
+        "/addon-attachments",
+        0,
+        status(503, "unavailable", None),
+    )]);
+    // The alias attach is refused at once (a POST is not retried on 503).
+    let out = run(&env, &[]);
+    stopped(
+        &env,
+        &out,
+        "alias-source",
+        &["HTTP 503 unavailable", "Request-Id"],
+    );
+    resume(&env);
+}
+
+#[test]
+fn a_request_that_never_answers_times_out() {
+    let env = env_with(vec![fault(
+        "GET",
+        "/transfers/",
+        0,
+        FaultAction::Hang { ms: 3000 },
+    )]);
+    let out = run(&env, &[]);
+    stopped(&env, &out, "wait-copy", &["no answer from Heroku"]);
+    assert_eq!(env.app(APP)["database"], "postgresql-crash-old");
+    resume(&env);
+}
+
+#[test]
+fn an_answer_that_is_not_json_stops_resumably() {
+    let env = env_with(vec![fault("GET", "/transfers/", 1, FaultAction::BadBody)]);
+    let out = run(&env, &[]);
+    stopped(&env, &out, "wait-copy", &["not what pgmigrate expects"]);
+    resume(&env);
+}
+
+#[test]
+fn a_stalled_copy_is_cancelled_and_stops_before_cut_over() {
+    let env = env_with(vec![fault(
+        "POST",
+        "/transfers",
+        1,
+        FaultAction::TransferStalls,
+    )]);
+    let out = run(&env, &["--copy-stall-timeout", "1"]);
+    stopped(
+        &env,
+        &out,
+        "wait-copy",
+        &["made no progress", "the transfer was cancelled"],
+    );
+    let state = env.state();
+    assert_eq!(state["transfers"][0]["canceled"], true);
+    assert_eq!(state["apps"][APP]["database"], "postgresql-crash-old");
+    resume(&env);
+    let ok = env.state()["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["succeeded"] == true)
+        .count();
+    assert_eq!(ok, 1);
+}
+
+#[test]
+fn a_target_that_fails_to_provision_stops_and_rolls_back() {
+    let env = env_with(vec![fault(
+        "POST",
+        "/apps/crash-app/addons",
+        1,
+        FaultAction::ProvisionFails,
+    )]);
+    let before = common::shape(&env.app(APP));
+    let out = run(&env, &[]);
+    stopped(
+        &env,
+        &out,
+        "wait-target",
+        &["was deprovisioned while provisioning"],
+    );
+    env.run(&["rollback", "-a", APP, "--confirm", APP]).ok();
+    assert_eq!(common::shape(&env.app(APP)), before);
+}
+
+#[test]
+fn a_revoked_token_or_lost_access_mid_run_stops_resumably() {
+    for (code, id) in [(401, "unauthorized"), (403, "forbidden")] {
+        let env = env_with(vec![fault(
+            "PATCH",
+            "/formation",
+            1,
+            status(code, id, None),
+        )]);
+        let out = run(&env, &[]);
+        stopped(
+            &env,
+            &out,
+            "scale-down",
+            &[&format!("HTTP {code} {id}"), "Request-Id"],
+        );
+        // Maintenance is on, nothing scaled: resume finishes the job.
+        assert_eq!(env.app(APP)["maintenance"], true);
+        resume(&env);
+    }
+}
