@@ -917,22 +917,31 @@ impl<'a> Migration<'a> {
                 one_offs[0]
             )));
         }
-        self.begin(
-            Step::MaintenanceOn,
-            &format!("PATCH /apps/{app} maintenance=true"),
-        )?;
+        self.switch_maintenance(Step::MaintenanceOn, true)
+    }
+
+    /// Turn maintenance on or off as `step`, recording when it happened
+    /// (the ends of the maintenance window).
+    fn switch_maintenance(&mut self, step: Step, on: bool) -> Result<String, StepError> {
+        let app = self.app();
+        self.begin(step, &format!("PATCH /apps/{app} maintenance={on}"))?;
         self.client
-            .set_maintenance(&app, true)
+            .set_maintenance(&app, on)
             .map_err(|e| write_error(&e))?;
         let at = journal_now();
-        self.finish_with(Step::MaintenanceOn, "maintenance is on", |j| {
+        let detail = format!("maintenance is {}", on_off(on));
+        self.finish_with(step, &detail, |j| {
             let w = j.results.window.get_or_insert(WindowRecord {
                 maintenance_on_at: None,
                 maintenance_off_at: None,
             });
-            w.maintenance_on_at = Some(at);
+            if on {
+                w.maintenance_on_at = Some(at);
+            } else {
+                w.maintenance_off_at = Some(at);
+            }
         })?;
-        Ok("maintenance is on".into())
+        Ok(detail)
     }
 
     fn scale_down(&mut self, facts: &Facts) -> Result<String, StepError> {
@@ -1195,48 +1204,46 @@ impl<'a> Migration<'a> {
     }
 
     fn promote_target(&mut self) -> Result<String, StepError> {
+        let name = self.journal().options.from_attachment.clone();
+        self.attach_target(Step::PromoteTarget, name, None)
+    }
+
+    fn repoint_pool(&mut self, facts: &Facts) -> Result<String, StepError> {
+        let pool = facts.pool.clone().map(|p| p.name).unwrap_or_default();
+        self.attach_target(Step::RepointPool, pool, Some(POOL_NAMESPACE))
+    }
+
+    /// Attach the target as `name` (in `namespace`) in place of whatever
+    /// holds that attachment now, as `heroku pg:promote` does.
+    fn attach_target(
+        &mut self,
+        step: Step,
+        name: String,
+        namespace: Option<&str>,
+    ) -> Result<String, StepError> {
         let app = self.app();
         let target_id = self.target_id()?;
-        let name = self.journal().options.from_attachment.clone();
         self.begin(
-            Step::PromoteTarget,
-            &format!("POST /addon-attachments addon={target_id} name={name} confirm"),
+            step,
+            &format!(
+                "POST /addon-attachments addon={target_id} name={name}{} confirm",
+                namespace
+                    .map(|n| format!(" namespace={n}"))
+                    .unwrap_or_default()
+            ),
         )?;
         let body = CreateAttachment {
             addon: target_id,
             app: app.clone(),
             name: Some(name.clone()),
-            namespace: None,
+            namespace: namespace.map(str::to_string),
             confirm: app,
         };
         self.client
             .create_attachment(&body)
             .map_err(|e| write_error(&e))?;
         let detail = format!("{name} now points at the new database");
-        self.finish(Step::PromoteTarget, &detail)?;
-        Ok(detail)
-    }
-
-    fn repoint_pool(&mut self, facts: &Facts) -> Result<String, StepError> {
-        let app = self.app();
-        let target_id = self.target_id()?;
-        let pool = facts.pool.clone().map(|p| p.name).unwrap_or_default();
-        self.begin(
-            Step::RepointPool,
-            &format!("POST /addon-attachments addon={target_id} name={pool} namespace={POOL_NAMESPACE} confirm"),
-        )?;
-        let body = CreateAttachment {
-            addon: target_id,
-            app: app.clone(),
-            name: Some(pool.clone()),
-            namespace: Some(POOL_NAMESPACE.into()),
-            confirm: app,
-        };
-        self.client
-            .create_attachment(&body)
-            .map_err(|e| write_error(&e))?;
-        let detail = format!("{pool} now points at the new database");
-        self.finish(Step::RepointPool, &detail)?;
+        self.finish(step, &detail)?;
         Ok(detail)
     }
 
@@ -1289,23 +1296,7 @@ impl<'a> Migration<'a> {
     }
 
     fn maintenance_off(&mut self) -> Result<String, StepError> {
-        let app = self.app();
-        self.begin(
-            Step::MaintenanceOff,
-            &format!("PATCH /apps/{app} maintenance=false"),
-        )?;
-        self.client
-            .set_maintenance(&app, false)
-            .map_err(|e| write_error(&e))?;
-        let at = journal_now();
-        self.finish_with(Step::MaintenanceOff, "maintenance is off", |j| {
-            let w = j.results.window.get_or_insert(WindowRecord {
-                maintenance_on_at: None,
-                maintenance_off_at: None,
-            });
-            w.maintenance_off_at = Some(at);
-        })?;
-        Ok("maintenance is off".into())
+        self.switch_maintenance(Step::MaintenanceOff, false)
     }
 
     // ----- helpers -------------------------------------------------------
@@ -1811,16 +1802,7 @@ impl<'a> Migration<'a> {
             }
             Undo::RepointPoolToSource => {
                 let pool = facts.pool.clone().map(|p| p.name).unwrap_or_default();
-                let body = CreateAttachment {
-                    addon: facts.source.id.clone(),
-                    app: app.clone(),
-                    name: Some(pool.clone()),
-                    namespace: Some(POOL_NAMESPACE.into()),
-                    confirm: app.clone(),
-                };
-                self.client
-                    .create_attachment(&body)
-                    .map_err(|e| write_error(&e))?;
+                self.reattach_source(&facts, &pool, Some(POOL_NAMESPACE))?;
                 (
                     StepState::Done,
                     format!("{pool} points at the old database"),
@@ -1828,16 +1810,7 @@ impl<'a> Migration<'a> {
             }
             Undo::ReattachSource => {
                 let name = self.journal().options.from_attachment.clone();
-                let body = CreateAttachment {
-                    addon: facts.source.id.clone(),
-                    app: app.clone(),
-                    name: Some(name.clone()),
-                    namespace: None,
-                    confirm: app.clone(),
-                };
-                self.client
-                    .create_attachment(&body)
-                    .map_err(|e| write_error(&e))?;
+                self.reattach_source(&facts, &name, None)?;
                 (
                     StepState::Done,
                     format!("{name} points at the old database"),
@@ -1881,6 +1854,27 @@ impl<'a> Migration<'a> {
         };
         self.undo_end(step, undo, state, &detail)?;
         Ok(())
+    }
+
+    /// Attach the source add-on as `name` (in `namespace`) again.
+    fn reattach_source(
+        &self,
+        facts: &Facts,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Result<(), StepError> {
+        let app = self.app();
+        let body = CreateAttachment {
+            addon: facts.source.id.clone(),
+            app: app.clone(),
+            name: Some(name.to_string()),
+            namespace: namespace.map(str::to_string),
+            confirm: app,
+        };
+        self.client
+            .create_attachment(&body)
+            .map(|_| ())
+            .map_err(|e| write_error(&e))
     }
 
     fn undo_transfer(&mut self) -> Result<(StepState, String), StepError> {
