@@ -5,10 +5,11 @@
 //! pg_restore skipped errors; this is where that is caught.
 //!
 //! Database URLs come from the app's config vars, live, and stay in memory.
-//! Loopback databases (the sandbox) are reached without TLS; every other
-//! host with TLS required but, as libpq's `sslmode=require` and Heroku's
-//! own instructions, without verifying the server's certificate (Heroku
-//! Postgres certificates are not signed for their host names).
+//! Every host is reached with TLS required but, as libpq's `sslmode=require`
+//! and Heroku's own instructions, without verifying the server's
+//! certificate (Heroku Postgres certificates are not signed for their host
+//! names); loopback databases (the sandbox) use TLS when the server offers
+//! it and plain text otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -137,7 +138,8 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Connect to a database URL: plain on loopback, TLS elsewhere.
+/// Connect to a database URL: TLS required, except on loopback where it is
+/// preferred.
 pub fn connect(url: &str) -> Result<postgres::Client, String> {
     let parsed =
         url::Url::parse(url).map_err(|_| "a database URL is not a valid URL".to_string())?;
@@ -152,12 +154,13 @@ pub fn connect(url: &str) -> Result<postgres::Client, String> {
         .map_err(|e| crate::secrets::redact(&format!("cannot read a database URL: {e}")))?;
     config.connect_timeout(Duration::from_secs(15));
     config.application_name("pgmigrate-verify");
-    let result = if loopback {
-        config.connect(postgres::NoTls)
+    // Loopback (the sandbox) may go without TLS; any other host must use it.
+    config.ssl_mode(if loopback {
+        postgres::config::SslMode::Prefer
     } else {
-        config.ssl_mode(postgres::config::SslMode::Require);
-        config.connect(tls())
-    };
+        postgres::config::SslMode::Require
+    });
+    let result = config.connect(tls());
     result.map_err(|e| {
         crate::secrets::redact(&format!(
             "cannot connect to the database on {host}: {}",
@@ -292,6 +295,17 @@ pub fn verify(
     let mut report = compare(mode, &s, &t);
     report.elapsed_ms = start.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Whether a connection is encrypted (for tests and diagnostics).
+pub fn uses_tls(client: &mut postgres::Client) -> Result<bool, String> {
+    client
+        .query_one(
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+            &[],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| db_error(&e))
 }
 
 #[cfg(test)]

@@ -43,6 +43,20 @@ fn count(url: &str, table: &str) -> Option<i64> {
 }
 
 #[test]
+fn verify_connects_with_tls_when_the_server_offers_it() {
+    let Some(url) = common::postgres_url("verify_connects_with_tls_when_the_server_offers_it")
+    else {
+        return;
+    };
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let ssl_on: String = admin.query_one("SHOW ssl", &[]).unwrap().get(0);
+    let mut c = pgmigrate::verify::connect(&url).expect("connects");
+    // Debian's cluster has TLS on (a snake-oil certificate, which
+    // sslmode=require semantics accept); elsewhere it may be off.
+    assert_eq!(pgmigrate::verify::uses_tls(&mut c).unwrap(), ssl_on == "on");
+}
+
+#[test]
 fn seeded_rows_are_copied_and_verified_end_to_end() {
     let Some(env) = env("seeded_rows_are_copied_and_verified_end_to_end", None) else {
         return;
