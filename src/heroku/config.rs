@@ -149,9 +149,20 @@ impl Endpoints {
         let data = match data_var {
             Some((var, value)) if has_http_scheme(&value) => parse_base(var, &value, &value)?,
             Some((var, value)) => {
-                check_bare_host(var, &value)?;
+                // `host` or `host:port`: replaces the host (and the port,
+                // when given) of the Platform API base, keeping its scheme.
+                let (host, port) = match value.rsplit_once(':') {
+                    Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                        (h.to_string(), p.parse::<u16>().ok())
+                    }
+                    _ => (value.clone(), None),
+                };
+                check_bare_host(var, &host)?;
                 let mut data = platform.clone();
-                data.set_host(Some(&value))
+                if let Some(port) = port {
+                    let _ = data.set_port(Some(port));
+                }
+                data.set_host(Some(&host))
                     .map_err(|e| ConfigError::BadUrl {
                         var,
                         value: value.clone(),
@@ -719,6 +730,28 @@ mod tests {
                 }
             ),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_bare_data_host_may_carry_a_port() {
+        let e = endpoints(&[
+            ("HEROKU_HOST", "http://127.0.0.1:5000"),
+            ("HEROKU_DATA_HOST", "127.0.0.1:5001"),
+        ])
+        .unwrap();
+        assert_eq!(
+            e.data.as_str().trim_end_matches('/'),
+            "http://127.0.0.1:5001"
+        );
+        let e = endpoints(&[
+            ("HEROKU_HOST", "http://127.0.0.1:5000"),
+            ("HEROKU_DATA_HOST", "localhost"),
+        ])
+        .unwrap();
+        assert_eq!(
+            e.data.as_str().trim_end_matches('/'),
+            "http://localhost:5000"
         );
     }
 
