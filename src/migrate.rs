@@ -900,24 +900,31 @@ impl<'a> Migration<'a> {
     }
 
     fn maintenance_on(&mut self) -> Result<String, StepError> {
+        self.refuse_one_offs()?;
+        self.switch_maintenance(Step::MaintenanceOn, true)
+    }
+
+    /// One-off dynos are not stopped by scaling and could write to the old
+    /// database during the copy: refuse to go on while any is up. A read;
+    /// it runs before the app is touched (before maintenance, or before
+    /// the scale-down when maintenance was already on).
+    fn refuse_one_offs(&mut self) -> Result<(), StepError> {
         let app = self.app();
-        // One-off dynos are not stopped by scaling: refuse to go on while
-        // any is up (a read; nothing changed yet).
         let dynos = self.client.dynos(&app).map_err(|e| read_error(&e))?;
         let one_offs: Vec<String> = dynos
             .iter()
             .filter(|d| d.is_one_off())
             .map(|d| d.name.clone())
             .collect();
-        if !one_offs.is_empty() {
-            return Err(StepError::Definite(format!(
-                "one-off dynos are running: {} (scaling does not stop them). Stop them with \
-                 `heroku ps:stop {} --app {app}` and resume",
-                one_offs.join(", "),
-                one_offs[0]
-            )));
+        if one_offs.is_empty() {
+            return Ok(());
         }
-        self.switch_maintenance(Step::MaintenanceOn, true)
+        Err(StepError::Definite(format!(
+            "one-off dynos are running: {} (scaling does not stop them). Stop them with \
+             `heroku ps:stop {} --app {app}` and resume",
+            one_offs.join(", "),
+            one_offs[0]
+        )))
     }
 
     /// Turn maintenance on or off as `step`, recording when it happened
@@ -945,6 +952,10 @@ impl<'a> Migration<'a> {
     }
 
     fn scale_down(&mut self, facts: &Facts) -> Result<String, StepError> {
+        if facts.maintenance_was_on {
+            // maintenance-on was skipped, and with it its check.
+            self.refuse_one_offs()?;
+        }
         let app = self.app();
         let updates = steps::scale_down_updates(facts);
         let list = updates

@@ -385,3 +385,36 @@ fn a_journal_from_a_newer_pgmigrate_is_refused() {
         .code(1)
         .stderr_has("newer pgmigrate");
 }
+
+/// A one-off dyno started after preflight stops the run before the app is
+/// touched (before maintenance, or before the scale-down when maintenance
+/// was already on), and resume goes on once it is gone.
+#[test]
+fn a_one_off_dyno_started_after_preflight_stops_the_run_before_the_app_is_touched() {
+    for (scenario, app, stop_before) in [
+        ("demo", "demo-app", "maintenance"),
+        ("maintenance-on", "quiet-app", "scale-down"),
+    ] {
+        let env = Env::new(scenario);
+        env.run(&[
+            "run",
+            "-a",
+            app,
+            "--confirm",
+            app,
+            "--stop-before",
+            stop_before,
+        ])
+        .code(3);
+        env.sandbox.start_one_off(app, "run.7");
+        let before = env.app(app);
+        env.run(&["resume", "-a", app, "--confirm", app])
+            .code(3)
+            .stderr_has("one-off dynos are running: run.7");
+        let after = env.app(app);
+        assert_eq!(after["maintenance"], before["maintenance"], "{scenario}");
+        assert_eq!(after["formation"], before["formation"], "{scenario}");
+        assert!(env.sandbox.stop_one_off(app, "run.7"));
+        env.run(&["resume", "-a", app, "--confirm", app]).ok();
+    }
+}

@@ -94,6 +94,11 @@ impl Sandbox {
         lock(&self.world).clear_faults();
     }
 
+    /// Start a one-off dyno (`heroku run`) on an app.
+    pub fn start_one_off(&self, app: &str, name: &str) {
+        lock(&self.world).start_one_off(app, name);
+    }
+
     pub fn stop_one_off(&self, app: &str, name: &str) -> bool {
         lock(&self.world).stop_one_off(app, name)
     }

@@ -1428,6 +1428,13 @@ impl World {
                "requests": self.log.len()})
     }
 
+    /// Start a one-off dyno (admin).
+    pub fn start_one_off(&mut self, app: &str, name: &str) {
+        if let Some(a) = self.apps.get_mut(app) {
+            a.one_offs.push(name.to_string());
+        }
+    }
+
     /// Stop a one-off dyno (admin).
     pub fn stop_one_off(&mut self, app: &str, name: &str) -> bool {
         match self.apps.get_mut(app) {
