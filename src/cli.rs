@@ -114,13 +114,11 @@ enum Command {
     },
 }
 
+/// What to migrate and how: shared by `run` and `plan`.
 #[derive(Debug, Args)]
-struct PlanArgs {
+struct MigrationArgs {
     #[command(flatten)]
     app: AppArg,
-    /// Compare the new database with the old one before the cut-over.
-    #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
-    verify: VerifyMode,
     /// The target plan.
     #[arg(
         long,
@@ -134,6 +132,15 @@ struct PlanArgs {
     /// Allow a target plan equal to the source's.
     #[arg(long)]
     force: bool,
+    /// Compare the new database with the old one before the cut-over.
+    #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
+    verify: VerifyMode,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    what: MigrationArgs,
 }
 
 #[derive(Debug, Args)]
@@ -173,22 +180,9 @@ struct Timeouts {
 #[derive(Debug, Args)]
 struct RunArgs {
     #[command(flatten)]
-    app: AppArg,
-    /// The target plan.
-    #[arg(
-        long,
-        value_name = "PLAN",
-        default_value = "heroku-postgresql:essential-0"
-    )]
-    to: String,
-    /// The attachment of the database to move.
-    #[arg(long, value_name = "ATTACHMENT", default_value = "DATABASE")]
-    from: String,
+    what: MigrationArgs,
     #[command(flatten)]
     confirm: ConfirmArg,
-    /// Allow a target plan equal to the source's.
-    #[arg(long)]
-    force: bool,
     /// Stop before this step, resumable: `cutover` (copy done, maintenance still on),
     /// `maintenance` (only provision), or any step name.
     #[arg(long, value_name = "STEP", value_parser = parse_step)]
@@ -196,9 +190,6 @@ struct RunArgs {
     /// Only show what would be done (as `pgmigrate plan`); change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Compare the new database with the old one before the cut-over.
-    #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
-    verify: VerifyMode,
     #[command(flatten)]
     timeouts: Timeouts,
 }
@@ -526,7 +517,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(a) => cmd_rollback(a),
         Command::Sandbox(a) => cmd_sandbox(a),
         Command::Demo(a) => cmd_demo(a),
-        Command::Plan(a) => cmd_plan(&a.app, &a.to, &a.from, a.force, a.verify),
+        Command::Plan(a) => cmd_plan(&a.what),
         Command::List(a) => cmd_list(a.json),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -538,21 +529,10 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn cmd_plan(
-    app: &AppArg,
-    to: &str,
-    from: &str,
-    force: bool,
-    verify: VerifyMode,
-) -> Result<(), Error> {
-    let app = resolve_app(app)?;
-    let options = RunOptions {
-        to_plan: steps::normalise_plan(to).map_err(Error::Usage)?,
-        from_attachment: from.to_string(),
-        verify,
-    };
+fn cmd_plan(what: &MigrationArgs) -> Result<(), Error> {
+    let (app, options) = migration(what)?;
     let client = client()?;
-    let reading = crate::migrate::preflight(&client, &app, &options, force)?;
+    let reading = crate::migrate::preflight(&client, &app, &options, what.force)?;
     out!("{}", render_plan(&app, &options, &reading));
     Ok(())
 }
@@ -667,25 +647,31 @@ fn print_runs(home: &Home, only: Option<&str>, json: bool) -> Result<(), Error> 
     Ok(())
 }
 
+/// The app and run options from the command line, checked.
+fn migration(what: &MigrationArgs) -> Result<(String, RunOptions), Error> {
+    let app = resolve_app(&what.app)?;
+    let options = RunOptions {
+        to_plan: steps::normalise_plan(&what.to).map_err(Error::Usage)?,
+        from_attachment: what.from.clone(),
+        verify: what.verify,
+    };
+    Ok((app, options))
+}
+
 fn cmd_run(a: RunArgs) -> Result<(), Error> {
     if a.dry_run {
-        return cmd_plan(&a.app, &a.to, &a.from, a.force, a.verify);
+        return cmd_plan(&a.what);
     }
-    let app = resolve_app(&a.app)?;
-    let to_plan = steps::normalise_plan(&a.to).map_err(Error::Usage)?;
+    let (app, options) = migration(&a.what)?;
     let home = home()?;
     let client = client()?;
     confirm("pgmigrate run", &app, &a.confirm)?;
     let mut s = settings(&a.timeouts);
-    s.force = a.force;
+    s.force = a.what.force;
     s.stop_before = a.stop_before;
     let request = RunRequest {
         app: app.clone(),
-        options: RunOptions {
-            to_plan,
-            from_attachment: a.from,
-            verify: a.verify,
-        },
+        options,
     };
     let out = Printer::new();
     let started = Instant::now();

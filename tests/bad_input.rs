@@ -332,23 +332,7 @@ fn a_run_while_the_last_one_is_unfinished() {
 }
 
 fn damage_journal(env: &Env, change: impl Fn(String) -> String) -> std::path::PathBuf {
-    env.run(&[
-        "run",
-        "-a",
-        "demo-app",
-        "--confirm",
-        "demo-app",
-        "--stop-before",
-        "maintenance-on",
-    ])
-    .code(3);
-    let dir = env.home.path().join("apps/demo-app/runs");
-    let path = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let path = env.stopped_run("demo-app", "maintenance-on");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, change(text)).unwrap();
     path

@@ -27,23 +27,7 @@ impl Rng {
 /// A real journal, written by the binary during a stopped run.
 fn real_journal() -> Vec<u8> {
     let env = common::Env::new("demo");
-    env.run(&[
-        "run",
-        "-a",
-        "demo-app",
-        "--confirm",
-        "demo-app",
-        "--stop-before",
-        "cutover",
-    ])
-    .code(3);
-    let dir = env.home.path().join("apps/demo-app/runs");
-    let path = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let path = env.stopped_run("demo-app", "cutover");
     std::fs::read(path).unwrap()
 }
 
@@ -144,25 +128,10 @@ fn a_newer_version_is_named_as_such() {
 #[test]
 fn a_stale_temporary_file_beside_a_journal_is_ignored() {
     let env = common::Env::new("demo");
-    env.run(&[
-        "run",
-        "-a",
-        "demo-app",
-        "--confirm",
-        "demo-app",
-        "--stop-before",
-        "cutover",
-    ])
-    .code(3);
-    let dir = env.home.path().join("apps/demo-app/runs");
-    let journal = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let journal = env.stopped_run("demo-app", "cutover");
     // What a crash between write and rename leaves: a half-written temp.
     let name = journal.file_name().unwrap().to_str().unwrap().to_string();
+    let dir = journal.parent().unwrap();
     std::fs::write(dir.join(format!(".{name}.tmp")), b"{\"format\": \"pgmig").unwrap();
     env.run(&["status", "-a", "demo-app"])
         .ok()
@@ -174,23 +143,7 @@ fn a_stale_temporary_file_beside_a_journal_is_ignored() {
 #[test]
 fn a_journal_corrupted_in_the_middle_is_refused_and_left_alone() {
     let env = common::Env::new("demo");
-    env.run(&[
-        "run",
-        "-a",
-        "demo-app",
-        "--confirm",
-        "demo-app",
-        "--stop-before",
-        "cutover",
-    ])
-    .code(3);
-    let dir = env.home.path().join("apps/demo-app/runs");
-    let path = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let path = env.stopped_run("demo-app", "cutover");
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid..mid + 8].copy_from_slice(b"\0\0\0\0\0\0\0\0");

@@ -174,18 +174,32 @@ impl Env {
         out
     }
 
-    /// The latest journal of an app, parsed.
-    pub fn journal(&self, app: &str) -> Value {
+    /// The path of the latest journal of an app.
+    pub fn journal_path(&self, app: &str) -> PathBuf {
         let dir = self.home.path().join("apps").join(app).join("runs");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .expect("runs dir")
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
             .collect();
         files.sort();
-        let text = std::fs::read_to_string(files.last().expect("a journal")).unwrap();
+        files.pop().expect("a journal")
+    }
+
+    /// The latest journal of an app, parsed.
+    pub fn journal(&self, app: &str) -> Value {
+        let text = std::fs::read_to_string(self.journal_path(app)).unwrap();
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// Run a migration of `app` that stops before `step` (exit 3) and
+    /// return its journal's path.
+    pub fn stopped_run(&self, app: &str, step: &str) -> PathBuf {
+        self.run(&["run", "-a", app, "--confirm", app, "--stop-before", step])
+            .code(3);
+        self.journal_path(app)
     }
 }
 
