@@ -212,6 +212,10 @@ struct ResumeArgs {
     app: AppArg,
     #[command(flatten)]
     confirm: ConfirmArg,
+    /// Change how the copy is compared before the cut-over (e.g. `none` when
+    /// this machine cannot reach the databases).
+    #[arg(long, value_enum)]
+    verify: Option<VerifyMode>,
     /// Proceed even if the app was changed outside pgmigrate.
     #[arg(long)]
     force: bool,
@@ -690,6 +694,9 @@ fn cmd_resume(a: ResumeArgs) -> Result<(), Error> {
     let out = Printer::new();
     let started = Instant::now();
     let mut m = Migration::open(&client, &home, &app, "resume", s, &out)?;
+    if let Some(mode) = a.verify {
+        m.set_verify(mode)?;
+    }
     let journal = m.resume()?;
     print_summary(&journal, started.elapsed(), client.request_count());
     Ok(())
@@ -1081,7 +1088,12 @@ fn cmd_sandbox(a: SandboxArgs) -> Result<(), Error> {
     outln!("  export HEROKU_HOST={url}");
     outln!("  export HEROKU_DATA_HOST={url}");
     outln!("  export HEROKU_API_KEY={}", sandbox.token());
-    outln!("  export PGMIGRATE_HOME=$(mktemp -d)\n");
+    outln!("  export PGMIGRATE_HOME=$(mktemp -d)");
+    if !sandbox.has_postgres() {
+        // The simulated databases cannot be connected to: nothing to verify.
+        outln!("  export PGMIGRATE_VERIFY=none   # simulated databases (use --postgres URL for real ones)");
+    }
+    outln!();
     outln!("State: {url}/__sandbox/state   Requests: {url}/__sandbox/requests");
     outln!("Stop with Ctrl-C.");
     let _ = std::io::stdout().flush();

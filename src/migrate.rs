@@ -549,6 +549,24 @@ impl<'a> Migration<'a> {
         self.writer.update(|j| j.push_event(step, kind, detail))
     }
 
+    /// Change the verify mode of the run (`resume --verify`), journaled.
+    /// A verify step that failed is run again under the new mode.
+    pub fn set_verify(&mut self, mode: crate::verify::VerifyMode) -> Result<(), Error> {
+        self.writer.update(|j| {
+            let was = j.options.verify;
+            j.options.verify = mode;
+            let r = j.record_mut(Step::Verify);
+            if r.state == StepState::Failed {
+                r.state = StepState::Pending;
+            }
+            j.push_event(
+                Some(Step::Verify),
+                EventKind::Note,
+                &format!("verify mode changed from {was} to {mode} on resume"),
+            );
+        })
+    }
+
     /// Resume: continue forward from wherever the journal stands.
     pub fn resume(&mut self) -> Result<Journal, Error> {
         let j = self.journal().clone();
@@ -1193,7 +1211,10 @@ impl<'a> Migration<'a> {
         };
         crate::crash::point("polling:verify");
         let report = crate::verify::verify(&source, &target, mode).map_err(|e| {
-            StepError::Definite(format!("the databases could not be compared: {e}"))
+            StepError::Definite(format!(
+                "the databases could not be compared: {e}. If this machine cannot reach \
+                 them, `pgmigrate resume --verify none` goes on without the comparison"
+            ))
         })?;
         let mismatches = report.mismatches;
         let listing = report.describe_mismatches();

@@ -343,3 +343,28 @@ fn rollback_keep_target_keeps_the_add_on() {
     assert_eq!(created[0]["deleted"], false, "kept");
     assert_eq!(state["apps"][APP]["database"], "postgresql-crash-old");
 }
+
+#[test]
+fn resume_can_turn_verification_off_when_the_databases_are_unreachable() {
+    let env = Env::new("crash");
+    let before = env.app(APP);
+    // The sandbox's simulated databases cannot be connected to.
+    let mut c = env.command(&run_args());
+    c.env("PGMIGRATE_VERIFY", "counts");
+    common::output(c)
+        .code(3)
+        .stderr_has("stopped at step verify")
+        .stderr_has("pgmigrate resume --verify none");
+    assert_eq!(
+        env.app(APP)["database"],
+        "postgresql-crash-old",
+        "nothing switched"
+    );
+    env.run(&["resume", "-a", APP, "--confirm", APP, "--verify", "none"])
+        .ok();
+    common::settle();
+    assert_completed(&env, &before, "resume --verify none");
+    let j = env.journal(APP);
+    assert_eq!(j["options"]["verify"], "none");
+    assert_eq!(j["steps"][9]["state"], "skipped");
+}
