@@ -1200,9 +1200,11 @@ impl<'a> Migration<'a> {
 
     fn verify(&mut self, mode: crate::verify::VerifyMode) -> Result<String, StepError> {
         self.begin(Step::Verify, &format!("comparing the databases ({mode})"))?;
-        // Read the URLs again: credentials may have changed since they were
-        // read, and a resumed run has none in memory.
-        self.read_urls().map_err(|e| read_error(&e))?;
+        // The URLs read before the window are reused (two fewer requests
+        // while the app is down); a resumed run reads them again.
+        if self.urls.source.is_none() || self.urls.target.is_none() {
+            self.read_urls().map_err(|e| read_error(&e))?;
+        }
         let (Some(source), Some(target)) = (self.urls.source.clone(), self.urls.target.clone())
         else {
             return Err(StepError::Definite(
