@@ -257,7 +257,7 @@ pub fn preflight(
     let db = client
         .database(&addon.id)
         .map_err(api("reading the source database"))?;
-    if let Some(leader) = db.following.as_deref().or(db.leader.as_deref()) {
+    if let Some(leader) = db.leader_name() {
         return Err(Error::Preflight {
             problem: format!(
                 "{} ({from}) is a follower of {leader}: a read-only replica.",

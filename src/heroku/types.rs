@@ -5,14 +5,25 @@
 //! here too, so that every body pgmigrate sends has one definition that the
 //! schema test checks against the Platform API schema.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A field Heroku may send as `null` as well as leave out: both read as the
+/// type's default (an empty string or list, `false`), so that a null where
+/// a value was expected never fails a run.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// `GET /apps/{app}`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct App {
     pub id: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub maintenance: bool,
 }
 
@@ -77,7 +88,7 @@ pub struct Dyno {
     pub name: String,
     #[serde(rename = "type")]
     pub process_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub state: String,
 }
 
@@ -102,7 +113,7 @@ pub struct Addon {
     pub addon_service: Option<NamedRef>,
     #[serde(default)]
     pub app: Option<NamedRef>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub config_vars: Vec<String>,
 }
 
@@ -184,40 +195,68 @@ pub struct Plan {
 /// Data API `GET /client/v11/databases/{addon_id}/wait_status`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct WaitStatus {
-    #[serde(rename = "waiting?", default)]
+    #[serde(rename = "waiting?", default, deserialize_with = "null_default")]
     pub waiting: bool,
-    #[serde(rename = "error?", default)]
+    #[serde(rename = "error?", default, deserialize_with = "null_default")]
     pub error: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub message: String,
 }
 
 /// Data API `GET /client/v11/databases/{addon_id}` (only what we use).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct DatabaseInfo {
+    /// Heroku sends the leader as a string; any other non-empty value is
+    /// read as "a follower" too (see [`DatabaseInfo::leader_name`]).
     #[serde(default)]
-    pub following: Option<String>,
+    pub following: Option<serde_json::Value>,
     #[serde(default)]
-    pub leader: Option<String>,
+    pub leader: Option<serde_json::Value>,
+    /// The database size in bytes (`num_bytes`), where sent.
+    #[serde(default)]
+    pub num_bytes: Option<u64>,
     /// `[{"name": "Data Size", "values": ["1.2 GB"]}, …]` as `pg:info` shows.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub info: Vec<InfoItem>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct InfoItem {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub values: Vec<serde_json::Value>,
 }
 
 impl DatabaseInfo {
-    /// The database size in bytes from the "Data Size" line, if given.
+    /// The database size in bytes: `num_bytes`, else the "Data Size" line.
     pub fn data_size(&self) -> Option<u64> {
+        if let Some(n) = self.num_bytes {
+            return Some(n);
+        }
         let item = self.info.iter().find(|i| i.name == "Data Size")?;
         let text = item.values.first()?.as_str()?;
         parse_size(text)
+    }
+
+    /// If this database follows another (a read-only replica), how to name
+    /// its leader. Heroku sends `following` and `leader` as strings; an
+    /// object with a `name`, or `true`, is read the same way, defensively.
+    pub fn leader_name(&self) -> Option<String> {
+        [&self.following, &self.leader]
+            .into_iter()
+            .flatten()
+            .find_map(|v| match v {
+                serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+                serde_json::Value::Object(o) => Some(
+                    o.get("name")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("its leader")
+                        .to_string(),
+                ),
+                serde_json::Value::Bool(true) => Some("its leader".to_string()),
+                _ => None,
+            })
     }
 }
 
@@ -284,7 +323,7 @@ pub struct Transfer {
     pub processed_bytes: Option<u64>,
     #[serde(default)]
     pub source_bytes: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub logs: Vec<TransferLog>,
 }
 
@@ -298,13 +337,72 @@ impl Transfer {
 pub struct TransferLog {
     #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub message: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nulls_read_as_defaults() {
+        let d: Dyno =
+            serde_json::from_str(r#"{"name":"web.1","type":"web","state":null}"#).unwrap();
+        assert_eq!(d.state, "");
+        let w: WaitStatus =
+            serde_json::from_str(r#"{"waiting?":null,"error?":null,"message":null}"#).unwrap();
+        assert!(!w.waiting && !w.error && w.message.is_empty());
+        let a: Addon = serde_json::from_str(r#"{"id":"1","name":"a","config_vars":null}"#).unwrap();
+        assert!(a.config_vars.is_empty());
+        let t: Transfer = serde_json::from_str(
+            r#"{"uuid":"u","logs":[{"message":null}],"succeeded":null,"num":null}"#,
+        )
+        .unwrap();
+        assert_eq!(t.logs[0].message, "");
+        assert_eq!(t.succeeded, None);
+        let app: App = serde_json::from_str(r#"{"id":"1","name":"a","maintenance":null}"#).unwrap();
+        assert!(!app.maintenance);
+        // A wrong type is still an error, not a silent default.
+        assert!(serde_json::from_str::<Dyno>(r#"{"name":"w","type":"web","state":3}"#).is_err());
+    }
+
+    #[test]
+    fn a_follower_is_recognised_however_its_leader_is_sent() {
+        let leader = |json: &str| {
+            serde_json::from_str::<DatabaseInfo>(json)
+                .unwrap()
+                .leader_name()
+        };
+        assert_eq!(leader(r#"{}"#), None);
+        assert_eq!(leader(r#"{"following":null,"leader":null}"#), None);
+        assert_eq!(leader(r#"{"following":""}"#), None);
+        assert_eq!(leader(r#"{"following":false}"#), None);
+        assert_eq!(
+            leader(r#"{"following":"postgresql-leader-1"}"#).as_deref(),
+            Some("postgresql-leader-1")
+        );
+        assert_eq!(
+            leader(r#"{"leader":{"addon_id":"x","name":"postgresql-l"}}"#).as_deref(),
+            Some("postgresql-l")
+        );
+        assert_eq!(
+            leader(r#"{"following":true}"#).as_deref(),
+            Some("its leader")
+        );
+    }
+
+    #[test]
+    fn the_size_comes_from_num_bytes_or_the_info_line() {
+        let d: DatabaseInfo = serde_json::from_str(
+            r#"{"num_bytes":1234,"info":[{"name":"Data Size","values":["5 GB"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(d.data_size(), Some(1234));
+        let d: DatabaseInfo =
+            serde_json::from_str(r#"{"info":[{"name":"Data Size","values":["5 GB"]}]}"#).unwrap();
+        assert_eq!(d.data_size(), Some(5_000_000_000));
+    }
 
     #[test]
     fn sizes_parse_as_heroku_prints_them() {
