@@ -117,6 +117,10 @@ enum StepError {
     Local(Error),
     /// Interrupted (Ctrl-C, SIGTERM) at a resumable point.
     Interrupted,
+    /// Heroku refused the run's first change (creating the target) for a
+    /// reason trying again will not fix: nothing was changed, so the run
+    /// ends as refused rather than stopped (a later `run` is not blocked).
+    Refused { reason: String, fix: String },
 }
 
 impl From<Error> for StepError {
@@ -131,6 +135,29 @@ fn write_error(e: &ApiError) -> StepError {
         StepError::Definite(describe_api(e))
     } else {
         StepError::Doubt(describe_api(e))
+    }
+}
+
+/// If Heroku's answer to creating the target add-on is a refusal that
+/// trying again will not change (a bad or unknown plan, billing, a missing
+/// app), what the user should do about it. Rate limits, timeouts, 5xx and
+/// 401/403 (which a fixed token or permission resolves on `resume`) are not
+/// refusals.
+fn create_refusal(e: &ApiError, plan: &str) -> Option<String> {
+    let ApiError::Http { status, .. } = e else {
+        return None;
+    };
+    match status {
+        400 | 404 | 422 => Some(format!(
+            "check the plan ({plan}) with `heroku addons:plans heroku-postgresql` and the \
+             account's add-on limits, then run again"
+        )),
+        402 => Some(
+            "the account cannot be billed for the add-on: fix its billing on the Heroku \
+             dashboard, then run again"
+                .into(),
+        ),
+        _ => None,
     }
 }
 
@@ -287,20 +314,34 @@ pub fn preflight(
         .split_once(':')
         .map(|(_, p)| p)
         .unwrap_or(&options.to_plan);
-    client
-        .plan("heroku-postgresql", &options.to_plan)
-        .map_err(|e| {
-            if e.is_not_found() {
-                Error::Preflight {
-                    problem: format!("Heroku has no Postgres plan named {plan_name}."),
-                    fix: "list the plans with `heroku addons:plans heroku-postgresql` and pass \
-                          one to --to"
-                        .into(),
+    let mut warnings = Vec::new();
+    match client.plan("heroku-postgresql", &options.to_plan) {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {
+            // Heroku always knows the heroku-postgresql service, so a 404
+            // for the service too means this API does not serve plan
+            // lookups (a partial implementation of Heroku's API, not
+            // Heroku): the plan is then checked when the add-on is created,
+            // which changes nothing on the app if it is refused.
+            match client.addon_service("heroku-postgresql") {
+                Ok(_) => {
+                    return Err(Error::Preflight {
+                        problem: format!("Heroku has no Postgres plan named {plan_name}."),
+                        fix: "list the plans with `heroku addons:plans heroku-postgresql` and \
+                              pass one to --to"
+                            .into(),
+                    })
                 }
-            } else {
-                preflight_api_error(app, "checking the target plan", e)
+                Err(s) if s.is_not_found() => warnings.push(format!(
+                    "this API does not serve plan lookups, so {} is checked only when the \
+                     target add-on is created",
+                    options.to_plan
+                )),
+                Err(s) => return Err(preflight_api_error(app, "checking the target plan", s)),
             }
-        })?;
+        }
+        Err(e) => return Err(preflight_api_error(app, "checking the target plan", e)),
+    }
     let formation = client
         .formation(app)
         .map_err(api("reading the formation"))?;
@@ -344,7 +385,6 @@ pub fn preflight(
     if !one_offs.is_empty() {
         return Err(one_off_error(app, &one_offs));
     }
-    let mut warnings = Vec::new();
     if formation.iter().all(|f| f.quantity == 0) {
         warnings.push(format!(
             "{app} has no dynos running; nothing will be scaled."
@@ -667,6 +707,7 @@ impl<'a> Migration<'a> {
             .unwrap_or(StepState::Pending);
         let (reason, state) = match e {
             StepError::Local(e) => return e,
+            StepError::Refused { reason, fix } => return self.refused(step, reason, fix),
             StepError::Interrupted => (
                 "interrupted (Ctrl-C or SIGTERM); the request in flight was finished and journaled"
                     .to_string(),
@@ -696,6 +737,31 @@ impl<'a> Migration<'a> {
             run_id: self.journal().run_id.clone(),
             step,
             reason: crate::secrets::redact(&reason),
+        }
+    }
+
+    /// Journal a refusal of the run's first change: the run is over and
+    /// changed nothing.
+    fn refused(&mut self, step: Step, reason: String, fix: String) -> Error {
+        let reason = crate::secrets::redact(&reason);
+        let written = self.writer.update(|j| {
+            let rec = j.record_mut(step);
+            rec.state = StepState::Failed;
+            rec.note = Some(reason.clone());
+            rec.finished_at = Some(journal_now());
+            j.outcome = Outcome::Refused;
+            j.push_event(
+                Some(step),
+                EventKind::Error,
+                &format!("refused by Heroku; nothing was changed: {reason}"),
+            );
+        });
+        if let Err(local) = written {
+            return local;
+        }
+        Error::Preflight {
+            problem: format!("Heroku refused to create the target add-on: {reason}"),
+            fix,
         }
     }
 
@@ -819,10 +885,16 @@ impl<'a> Migration<'a> {
             },
             confirm: app.clone(),
         };
-        let addon = self
-            .client
-            .create_addon(&app, &body)
-            .map_err(|e| write_error(&e))?;
+        let addon =
+            self.client
+                .create_addon(&app, &body)
+                .map_err(|e| match create_refusal(&e, &plan) {
+                    Some(fix) => StepError::Refused {
+                        reason: describe_api(&e),
+                        fix,
+                    },
+                    None => write_error(&e),
+                })?;
         let detail = format!("created {} ({plan}), id {}", addon.name, addon.id);
         self.finish_with(Step::CreateTarget, &detail, |j| {
             j.results.target_addon_id = Some(addon.id.clone());
@@ -1712,7 +1784,9 @@ impl<'a> Migration<'a> {
             StepError::Interrupted => "interrupted (Ctrl-C or SIGTERM); the request in flight \
                                        was finished and journaled"
                 .to_string(),
-            StepError::Definite(r) | StepError::Doubt(r) => r,
+            StepError::Definite(r) | StepError::Doubt(r) | StepError::Refused { reason: r, .. } => {
+                r
+            }
         };
         let written = self.writer.update(|j| {
             j.outcome = Outcome::Stopped;

@@ -191,7 +191,7 @@ pub fn outcome_words(j: &Journal) -> String {
     match (j.direction, j.outcome) {
         (_, Outcome::Completed) => "completed: the app runs on the new database".into(),
         (_, Outcome::RolledBack) => "rolled back: the app is as it was before the run".into(),
-        (_, Outcome::Refused) => "refused by preflight: nothing was changed".into(),
+        (_, Outcome::Refused) => "refused: nothing was changed".into(),
         (Direction::Forward, Outcome::InProgress) => format!("in progress{at}"),
         (Direction::Forward, Outcome::Stopped) => format!("stopped{at}"),
         (Direction::Rollback, Outcome::InProgress) => format!("rollback in progress{at}"),

@@ -26,6 +26,7 @@ fn fault(method: &str, path: &str, times: u32, action: FaultAction) -> Fault {
     Fault {
         method: Some(method.into()),
         path_contains: Some(path.into()),
+        path_ends_with: None,
         nth: None,
         times,
         action,
@@ -258,4 +259,94 @@ fn a_revoked_token_or_lost_access_mid_run_stops_resumably() {
         assert_eq!(env.app(APP)["maintenance"], true);
         resume(&env);
     }
+}
+
+/// The app and every add-on are as they were: nothing was created.
+fn untouched(env: &Env, before: &Value) {
+    let state = env.state();
+    assert_eq!(state["apps"][APP], *before, "the app is as it was");
+    assert!(
+        !state["addons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"].as_str().unwrap().contains("-pgmigrate-")),
+        "no add-on created"
+    );
+}
+
+#[test]
+fn heroku_refusing_to_create_the_target_ends_the_run_as_refused() {
+    // A plan Heroku will not provision (422), or an account it cannot bill
+    // (402): creating the target is the run's first change, so nothing was
+    // changed and the run is over, not stopped: it does not block the next.
+    for (code, id, fix) in [
+        (
+            422,
+            "invalid_params",
+            "heroku addons:plans heroku-postgresql",
+        ),
+        (402, "delinquent", "billing"),
+    ] {
+        let env = env_with(vec![fault("POST", "/addons", 0, status(code, id, None))]);
+        let before = env.app(APP);
+        let out = run(&env, &[]);
+        out.code(1)
+            .stderr_has("Heroku refused to create the target add-on")
+            .stderr_has(&format!("HTTP {code} {id}"))
+            .stderr_has("Request-Id")
+            .stderr_has(fix)
+            .stderr_has("Nothing was changed on the app");
+        untouched(&env, &before);
+        assert_eq!(env.journal(APP)["outcome"], "refused");
+        env.run(&["status", "-a", APP])
+            .ok()
+            .stdout_has("refused: nothing was changed");
+        env.run(&["rollback", "-a", APP, "--confirm", APP])
+            .code(2)
+            .stderr_has("nothing to roll back");
+        env.sandbox.clear_faults();
+        run(&env, &[]).ok();
+        completed(&env);
+    }
+}
+
+#[test]
+fn an_api_without_plan_lookups_checks_the_plan_when_the_target_is_created() {
+    // Heroku serves `GET /addon-services/{service}/plans/{plan}`; an API
+    // that answers 404 for the service itself does not, and the plan is
+    // then checked by the add-on creation, which changes nothing if refused.
+    let no_lookups = || fault("GET", "/addon-services/", 0, status(404, "not_found", None));
+    let env = env_with(vec![no_lookups()]);
+    let out = run(&env, &[]);
+    out.ok().stdout_has("does not serve plan lookups");
+    completed(&env);
+
+    let env = env_with(vec![no_lookups()]);
+    let before = env.app(APP);
+    let mut c = env.command(&[
+        "run",
+        "-a",
+        APP,
+        "--confirm",
+        APP,
+        "--to",
+        "heroku-postgresql:gigantic-9",
+    ]);
+    c.env("PGMIGRATE_RETRY_FOR", "1.5");
+    common::output(c)
+        .code(1)
+        .stderr_has("Heroku refused to create the target add-on")
+        .stderr_has("gigantic-9");
+    untouched(&env, &before);
+
+    // With lookups (Heroku), an unknown plan is refused before anything is
+    // sent but reads.
+    let env = env_with(vec![]);
+    let mut c = env.command(&["run", "-a", APP, "--confirm", APP, "--to", "gigantic-9"]);
+    c.env("PGMIGRATE_RETRY_FOR", "1.5");
+    common::output(c)
+        .code(1)
+        .stderr_has("no Postgres plan named gigantic-9");
+    assert!(env.mutations().is_empty());
 }

@@ -227,6 +227,7 @@ fn no_access_to_the_app() {
     s.faults.push(pgmigrate::sim::Fault {
         method: Some("GET".into()),
         path_contains: Some("/apps/demo-app".into()),
+        path_ends_with: None,
         nth: None,
         times: 0,
         action: pgmigrate::sim::FaultAction::Status {

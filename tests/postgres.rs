@@ -20,6 +20,7 @@ fn env(test: &str, corrupt: Option<Corruption>) -> Option<Env> {
         s.faults.push(Fault {
             method: Some("POST".into()),
             path_contains: Some("/transfers".into()),
+            path_ends_with: None,
             nth: None,
             times: 1,
             action: FaultAction::TransferCorrupts { how },

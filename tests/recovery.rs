@@ -207,6 +207,7 @@ fn lost_response(method: &str, path: &str, nth: u32, action: FaultAction) {
     s.faults.push(Fault {
         method: Some(method.into()),
         path_contains: Some(path.into()),
+        path_ends_with: None,
         nth: Some(nth),
         times: 1,
         action,
@@ -243,6 +244,7 @@ fn a_failed_copy_stops_before_cut_over_and_rolls_back_cleanly() {
     s.faults.push(Fault {
         method: Some("POST".into()),
         path_contains: Some("/transfers".into()),
+        path_ends_with: None,
         nth: None,
         times: 1,
         action: FaultAction::TransferFails,
@@ -275,6 +277,7 @@ fn a_failed_copy_can_be_resumed_with_a_new_transfer() {
     s.faults.push(Fault {
         method: Some("POST".into()),
         path_contains: Some("/transfers".into()),
+        path_ends_with: None,
         nth: None,
         times: 1,
         action: FaultAction::TransferFails,

@@ -276,6 +276,7 @@ fn nothing_secret_reaches_the_output_of_a_failed_run() {
     s.faults.push(pgmigrate::sim::Fault {
         method: Some("POST".into()),
         path_contains: Some("/transfers".into()),
+        path_ends_with: None,
         nth: None,
         times: 1,
         action: pgmigrate::sim::FaultAction::TransferFails,
@@ -285,6 +286,7 @@ fn nothing_secret_reaches_the_output_of_a_failed_run() {
     s.faults.push(pgmigrate::sim::Fault {
         method: Some("GET".into()),
         path_contains: Some("/transfers/".into()),
+        path_ends_with: None,
         nth: Some(1),
         times: 1,
         action: pgmigrate::sim::FaultAction::Status {

@@ -565,6 +565,15 @@ impl Client {
         .map(drop)
     }
 
+    /// `GET /addon-services/{service}`.
+    pub fn addon_service(&self, service: &str) -> Result<super::types::NamedRef, ApiError> {
+        self.json(Call::new(
+            "GET",
+            Api::Platform,
+            &["addon-services", service],
+        ))
+    }
+
     /// `GET /addon-services/{service}/plans/{plan}`.
     pub fn plan(&self, service: &str, plan: &str) -> Result<Plan, ApiError> {
         self.json(Call::new(

@@ -123,6 +123,10 @@ pub struct Fault {
     /// Substring of the path to match (any if absent).
     #[serde(default)]
     pub path_contains: Option<String>,
+    /// The path (without its query) must end with this (any if absent):
+    /// `/transfers` hits the list and not `/transfers/{uuid}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_ends_with: Option<String>,
     /// Hit only the nth matching request (1-based) and the ones after it,
     /// up to `times`; absent: from the first.
     #[serde(default)]

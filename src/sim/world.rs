@@ -522,7 +522,13 @@ impl World {
                 .path_contains
                 .as_deref()
                 .is_none_or(|s| path.contains(s));
-            if !(m && p) {
+            let bare = path.split('?').next().unwrap_or(path);
+            let e = f
+                .rule
+                .path_ends_with
+                .as_deref()
+                .is_none_or(|s| bare.ends_with(s));
+            if !(m && p && e) {
                 continue;
             }
             f.seen += 1;
@@ -715,6 +721,14 @@ impl World {
             }
             ("POST", ["addon-attachments"]) => self.create_attachment(b),
             ("DELETE", ["addon-attachments", id]) => self.delete_attachment(id),
+            ("GET", ["addon-services", service]) => {
+                let prefix = format!("{service}:");
+                if self.plans.iter().any(|p| p.starts_with(&prefix)) {
+                    Answer::ok(json!({"id": plan_id(service), "name": service}))
+                } else {
+                    err(404, "not_found", "Couldn't find that add-on service.")
+                }
+            }
             ("GET", ["addon-services", service, "plans", plan]) => {
                 let full = if plan.contains(':') {
                     plan.to_string()
