@@ -1534,7 +1534,25 @@ impl<'a> Migration<'a> {
             }
             Step::StartCopy => {
                 let target = self.journal().target.attachment_name.clone();
-                let list = self.client.transfers(&app).map_err(|e| read_error(&e))?;
+                let list = match self.client.transfers(&app) {
+                    Ok(list) => list,
+                    // Heroku lists an app's transfers (`heroku pg:backups`
+                    // reads the same list); an API that does not cannot say
+                    // whether the lost request started one. Starting a new
+                    // transfer is then the only way on: it empties the
+                    // target before it restores, and the target is this
+                    // run's own add-on, so no data but a copy is at stake.
+                    Err(e) if e.is_not_found() => {
+                        let why = "this API does not list transfers, so whether the lost \
+                                   request started one cannot be checked; it is taken as not \
+                                   started (a new transfer empties the target first, and \
+                                   destroying the target stops any transfer into it)";
+                        self.observer.progress(&Progress::Warning(why.into()));
+                        self.note(Some(step), EventKind::Note, why)?;
+                        Vec::new()
+                    }
+                    Err(e) => return Err(read_error(&e)),
+                };
                 // The newest transfer to this run's target attachment.
                 match list
                     .iter()

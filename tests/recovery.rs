@@ -57,6 +57,12 @@ fn pgmigrate_addons(state: &Value) -> Vec<Value> {
 
 /// The app ended exactly as an uninterrupted migration leaves it.
 fn assert_completed(env: &Env, before: &Value, point: &str) {
+    assert_converged(env, before, point, 1);
+}
+
+/// As [`assert_completed`], with up to `transfers` successful transfers
+/// (each from the old database as it was once its dynos were gone).
+fn assert_converged(env: &Env, before: &Value, point: &str, transfers: usize) {
     let state = env.state();
     let app = &state["apps"][APP];
     let created = pgmigrate_addons(&state);
@@ -91,12 +97,18 @@ fn assert_completed(env: &Env, before: &Value, point: &str) {
         .iter()
         .filter(|t| t["succeeded"] == true)
         .collect();
-    assert_eq!(ok.len(), 1, "{point}: one successful transfer");
-    let old = addon(&state, "postgresql-crash-old");
-    assert_eq!(
-        old["rows"], ok[0]["source_rows_at_start"],
-        "{point}: rows written to the old database after the copy"
+    assert!(
+        (1..=transfers).contains(&ok.len()),
+        "{point}: {} successful transfers",
+        ok.len()
     );
+    let old = addon(&state, "postgresql-crash-old");
+    for t in ok {
+        assert_eq!(
+            old["rows"], t["source_rows_at_start"],
+            "{point}: rows written to the old database after the copy"
+        );
+    }
 }
 
 /// The app is as it was before the run, and the target is gone.
@@ -236,6 +248,48 @@ fn lost_responses_of_non_idempotent_requests_converge_without_duplicates() {
         lost_response("PATCH", "/config-vars", 1, action.clone());
         lost_response("PATCH", "/formation", 1, action.clone());
     }
+}
+
+#[test]
+fn a_lost_transfer_start_converges_even_where_transfers_cannot_be_listed() {
+    // Heroku lists an app's transfers, which is how a transfer whose start
+    // was lost is found. An API without that list cannot say; pgmigrate
+    // then starts a new transfer (it empties the target first) and warns.
+    let mut s = common::scenario("crash");
+    s.faults.push(Fault {
+        method: Some("GET".into()),
+        path_contains: None,
+        path_ends_with: Some("/transfers".into()),
+        nth: None,
+        times: 0,
+        action: FaultAction::Status {
+            status: 404,
+            id: "not_found".into(),
+            message: "Not found.".into(),
+            retry_after: None,
+        },
+    });
+    s.faults.push(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/transfers".into()),
+        path_ends_with: None,
+        nth: None,
+        times: 1,
+        action: FaultAction::DropAfterApply,
+    });
+    let env = Env::with(s);
+    let before = env.app(APP);
+    let out = env.run(&run_args());
+    out.ok().stdout_has("does not list transfers");
+    assert!(
+        env.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/transfers") && r.status == 404),
+        "the list was asked for and refused"
+    );
+    common::settle();
+    assert_converged(&env, &before, "no transfer list", 2);
 }
 
 #[test]
