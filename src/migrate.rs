@@ -792,7 +792,7 @@ impl<'a> Migration<'a> {
             Step::AliasSource => self.alias_source(&facts)?,
             Step::MaintenanceOn => self.maintenance_on()?,
             Step::ScaleDown => self.scale_down(&facts)?,
-            Step::WaitDynos => self.wait_dynos(step, &facts)?,
+            Step::WaitDynos => self.wait_dynos(step)?,
             Step::StartCopy => self.start_copy(&facts)?,
             Step::WaitCopy => self.wait_copy()?,
             Step::Verify => self.verify(options.verify)?,
@@ -1067,10 +1067,10 @@ impl<'a> Migration<'a> {
         Ok(detail)
     }
 
-    fn wait_dynos(&mut self, step: Step, facts: &Facts) -> Result<String, StepError> {
+    fn wait_dynos(&mut self, step: Step) -> Result<String, StepError> {
         self.begin(step, "waiting for the dynos to be gone")?;
         let start = Instant::now();
-        self.drain(step, facts)?;
+        self.drain(step)?;
         let detail = format!(
             "all dynos gone after {}",
             humantime::format_duration(round(start.elapsed()))
@@ -1079,22 +1079,14 @@ impl<'a> Migration<'a> {
         Ok(detail)
     }
 
-    /// Wait until no dyno of the recorded running types is left.
-    fn drain(&mut self, step: Step, facts: &Facts) -> Result<(), StepError> {
+    /// Wait until no dyno is left but one-off ones ([`steps::dynos_left`]).
+    fn drain(&mut self, step: Step) -> Result<(), StepError> {
         let app = self.app();
-        let types: BTreeSet<&str> = steps::running_types(facts)
-            .iter()
-            .map(|p| p.process_type.as_str())
-            .collect();
         let start = Instant::now();
         loop {
             let dynos = self.client.dynos(&app).map_err(|e| read_error(&e))?;
             crate::crash::point(&format!("polling:{step}"));
-            let left: Vec<&str> = dynos
-                .iter()
-                .filter(|d| !d.is_one_off() && types.contains(d.process_type.as_str()))
-                .map(|d| d.name.as_str())
-                .collect();
+            let left = steps::dynos_left(&dynos);
             if left.is_empty() {
                 return Ok(());
             }
@@ -1876,7 +1868,7 @@ impl<'a> Migration<'a> {
                 self.client
                     .update_formation(&app, &updates)
                     .map_err(|e| write_error(&e))?;
-                self.drain(step, &facts)?;
+                self.drain(step)?;
                 (StepState::Done, "scaled to zero; dynos gone".to_string())
             }
             Undo::MaintenanceOn => {

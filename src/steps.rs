@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::heroku::types::{DynoSizeRef, Formation, FormationUpdate, Transfer};
+use crate::heroku::types::{Dyno, DynoSizeRef, Formation, FormationUpdate, Transfer};
 use crate::journal::{Direction, Facts, Journal, ProcessRecord, RunOptions, StepState};
 use crate::verify::VerifyMode;
 
@@ -315,6 +315,19 @@ pub fn running_types(facts: &Facts) -> Vec<&ProcessRecord> {
     facts.formation.iter().filter(|p| p.quantity > 0).collect()
 }
 
+/// The dynos the copy must wait for: every dyno but one-off `run.N` ones
+/// (those are refused before the app is touched). Not only those of the
+/// types pgmigrate scaled down: a dyno of a type that was already at zero
+/// but is still stopping, or a scheduler job, can write to the old
+/// database just as well.
+pub fn dynos_left(dynos: &[Dyno]) -> Vec<&str> {
+    dynos
+        .iter()
+        .filter(|d| !d.is_one_off())
+        .map(|d| d.name.as_str())
+        .collect()
+}
+
 /// The one batch update that scales every running process type to zero.
 pub fn scale_down_updates(facts: &Facts) -> Vec<FormationUpdate> {
     running_types(facts)
@@ -594,6 +607,23 @@ pub fn valid_app_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::journal::tests::sample_journal;
+
+    #[test]
+    fn every_dyno_but_one_offs_is_waited_for() {
+        let d = |name: &str, t: &str| Dyno {
+            name: name.into(),
+            process_type: t.into(),
+            state: "up".into(),
+        };
+        let dynos = [
+            d("web.1", "web"),
+            d("run.3", "run"),
+            d("scheduler.4021", "scheduler"),
+            d("clock.1", "clock"),
+        ];
+        assert_eq!(dynos_left(&dynos), ["web.1", "scheduler.4021", "clock.1"]);
+        assert!(dynos_left(&[d("run.1", "run")]).is_empty());
+    }
     use crate::journal::PoolRecord;
 
     fn formation(t: &str, q: u32, size: &str) -> Formation {
