@@ -1093,9 +1093,11 @@ impl<'a> Migration<'a> {
             let elapsed = start.elapsed();
             if elapsed > self.settings.drain_timeout {
                 return Err(StepError::Definite(format!(
-                    "dynos still running after {}: {}",
+                    "dynos still running after {}: {}. They can still write to the old \
+                     database; stop them (`heroku ps:stop {} --app {app}`) and resume",
                     humantime::format_duration(self.settings.drain_timeout),
-                    left.join(", ")
+                    left.join(", "),
+                    left[0]
                 )));
             }
             self.observer.progress(&Progress::Waiting(

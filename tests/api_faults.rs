@@ -350,3 +350,26 @@ fn an_api_without_plan_lookups_checks_the_plan_when_the_target_is_created() {
         .stderr_has("no Postgres plan named gigantic-9");
     assert!(env.mutations().is_empty());
 }
+
+#[test]
+fn dynos_that_outlive_the_drain_timeout_stop_the_run_before_the_copy() {
+    let mut s = common::scenario("crash");
+    s.timing.dyno_stop_ms = 4000;
+    let env = Env::with(s);
+    let out = run(&env, &["--drain-timeout", "1"]);
+    stopped(
+        &env,
+        &out,
+        "wait-dynos",
+        &["dynos still running after 1s", "heroku ps:stop"],
+    );
+    assert!(
+        !env.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.contains("/transfers")),
+        "no copy started while dynos could still write"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    resume(&env);
+}
