@@ -37,7 +37,10 @@ pub enum Error {
     Preflight { problem: String, fix: String },
 
     /// A Heroku request failed outside a run's steps (nothing changed).
-    #[error("{context}: {source}")]
+    #[error(
+        "{context}: {source}\n  help: this command changed nothing. {}",
+        api_help(source)
+    )]
     Api {
         context: String,
         #[source]
@@ -128,6 +131,17 @@ impl Error {
             Error::Unfinished { .. } => exit::UNFINISHED,
             _ => exit::FAILED,
         }
+    }
+}
+
+/// What to do about an API error that stopped a command before it changed
+/// anything.
+fn api_help(e: &ApiError) -> &'static str {
+    if e.is_transient() {
+        "Heroku did not answer normally (an outage or the rate limit, see \
+         https://status.heroku.com); run the same command again in a few minutes"
+    } else {
+        "Fix what Heroku reports above, then run the same command again"
     }
 }
 

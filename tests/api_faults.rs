@@ -373,3 +373,26 @@ fn dynos_that_outlive_the_drain_timeout_stop_the_run_before_the_copy() {
     std::thread::sleep(std::time::Duration::from_secs(4));
     resume(&env);
 }
+
+#[test]
+fn an_outage_during_preflight_changes_nothing_and_says_to_run_again() {
+    let env = env_with(vec![fault(
+        "GET",
+        "/formation",
+        0,
+        status(503, "unavailable", None),
+    )]);
+    let before = env.app(APP);
+    run(&env, &[])
+        .code(1)
+        .stderr_has("preflight failed while reading the formation")
+        .stderr_has("HTTP 503")
+        .stderr_has("Request-Id")
+        .stderr_has("this command changed nothing")
+        .stderr_has("run the same command again");
+    assert!(env.mutations().is_empty());
+    untouched(&env, &before);
+    env.sandbox.clear_faults();
+    run(&env, &[]).ok();
+    completed(&env);
+}
