@@ -89,6 +89,11 @@ impl Sandbox {
         lock(&self.world).add_fault(fault);
     }
 
+    /// How many requests a fault rule has hit so far.
+    pub fn faults_fired(&self) -> u32 {
+        lock(&self.world).faults_fired()
+    }
+
     /// Remove every fault rule (the outage is over).
     pub fn clear_faults(&self) {
         lock(&self.world).clear_faults();

@@ -141,6 +141,8 @@ pub struct World {
     pub attachments: Vec<Attachment>,
     pub transfers: Vec<Transfer>,
     faults: Vec<FaultState>,
+    /// How many requests a fault has hit, over the sandbox's life.
+    faults_fired: u32,
     pub log: Vec<LoggedRequest>,
     counter: u64,
     rate_remaining: u64,
@@ -221,6 +223,7 @@ impl World {
                     fired: 0,
                 })
                 .collect(),
+            faults_fired: 0,
             log: vec![],
             counter: 0,
             rate_remaining: 4500,
@@ -536,10 +539,15 @@ impl World {
             let within = f.rule.times == 0 || f.fired < f.rule.times;
             if f.seen >= from && within {
                 f.fired += 1;
+                self.faults_fired += 1;
                 return Some(f.rule.action.clone());
             }
         }
         None
+    }
+
+    pub fn faults_fired(&self) -> u32 {
+        self.faults_fired
     }
 
     pub fn clear_faults(&mut self) {

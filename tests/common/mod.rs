@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

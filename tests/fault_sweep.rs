@@ -1,0 +1,203 @@
+//! A fault at every request of a run, as an outside checker injects them:
+//! for each request number n of a migration (counted over a fault-free
+//! run), the n-th request is answered with a fault, and the run must end
+//! where the message says it can be finished from. A single fault, within
+//! the client's retry budget, must be absorbed: the run completes. An
+//! outage longer than the budget ends the run either refused having
+//! changed nothing (exit 1: run it again) or stopped at a resumable point
+//! (exit 3: resume). Either way, after the fault, the app
+//! ends exactly as an uninterrupted migration leaves it: one add-on
+//! created, one successful transfer, no row written after the copy lost.
+//!
+//! Faults: the connection dropped before the request acts, a lost response
+//! (it acts, the answer never comes), an answer slower than the request
+//! timeout, a 429 without Retry-After, and an outage (503 from that
+//! request on, longer than the retry budget).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use common::crash::{assert_completed, pgmigrate_addons, run_args, APP};
+use common::{shape, Env};
+use pgmigrate::sim::{Fault, FaultAction};
+
+fn fault_at(n: u32, times: u32, action: FaultAction) -> Fault {
+    Fault {
+        method: None,
+        path_contains: None,
+        path_ends_with: None,
+        nth: Some(n),
+        times,
+        action,
+    }
+}
+
+/// How long the client may retry one request, in seconds: a single fault
+/// must be absorbed within it; an outage must outlast it.
+#[derive(Clone, Copy)]
+enum Budget {
+    Absorbs,
+    Exhausted,
+}
+
+fn with_budgets(env: &Env, budget: Budget, args: &[&str]) -> common::Out {
+    let retry_for = match budget {
+        Budget::Absorbs => "5",
+        Budget::Exhausted => "0.4",
+    };
+    let mut c = env.command(args);
+    c.env("PGMIGRATE_HTTP_TIMEOUT", "0.5")
+        .env("PGMIGRATE_RETRY_FOR", retry_for);
+    common::output(c)
+}
+
+/// Run with `fault`, then finish the way the message says. Returns whether
+/// the fault was hit at all (a run may make fewer requests than the
+/// fault-free one it was counted on) and the first run's exit status.
+fn case(fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
+    let mut s = common::scenario("crash");
+    s.faults.push(fault);
+    let env = Env::with(s);
+    let before = env.app(APP);
+    let out = with_budgets(&env, budget, &run_args());
+    let hit = env.sandbox.faults_fired() > 0;
+    match out.code {
+        0 => {}
+        c if matches!(budget, Budget::Absorbs) => {
+            panic!("{label}: a single fault must be absorbed, not exit {c}\n{out}")
+        }
+        1 => {
+            out.stderr_has("changed nothing");
+            common::settle();
+            let state = env.state();
+            assert_eq!(
+                shape(&state["apps"][APP]),
+                shape(&before),
+                "{label}: exit 1 must leave the app as it was\n{out}"
+            );
+            assert!(pgmigrate_addons(&state).is_empty(), "{label}: no add-on");
+            env.sandbox.clear_faults();
+            with_budgets(&env, budget, &run_args()).ok();
+        }
+        3 => {
+            out.stderr_has("pgmigrate resume --app crash-app");
+            env.sandbox.clear_faults();
+            with_budgets(&env, budget, &["resume", "-a", APP, "--confirm", APP]).ok();
+        }
+        c => panic!("{label}: unexpected exit {c}\n{out}"),
+    }
+    common::settle();
+    assert_completed(&env, &before, label);
+    (hit, out.code)
+}
+
+fn requests_of_a_clean_run() -> u32 {
+    let env = Env::new("crash");
+    env.run(&run_args()).ok();
+    env.sandbox.requests().len() as u32
+}
+
+/// Every case of `faults` at every request number, on a few threads.
+fn sweep(name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
+    let n = requests_of_a_clean_run();
+    let next = AtomicUsize::new(1);
+    let hits = AtomicUsize::new(0);
+    let codes = Mutex::new(std::collections::BTreeMap::<i32, u32>::new());
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst) as u32;
+                if i > n {
+                    break;
+                }
+                let label = format!("{name} at request {i} of {n}");
+                let fault = faults(i);
+                let run = std::panic::AssertUnwindSafe(|| case(fault, budget, &label));
+                match std::panic::catch_unwind(run) {
+                    Ok((hit, code)) => {
+                        if hit {
+                            hits.fetch_add(1, Ordering::SeqCst);
+                        }
+                        *codes.lock().unwrap().entry(code).or_default() += 1;
+                    }
+                    Err(e) => {
+                        let msg = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        failures.lock().unwrap().push(format!("{label}: {msg}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let hits = hits.into_inner();
+    eprintln!(
+        "{name}: the fault hit {hits} of {n} runs; first exit statuses {:?}",
+        codes.into_inner().unwrap()
+    );
+    // Polls make the count vary a little from run to run; most must hit.
+    assert!(
+        hits * 10 >= n as usize * 8,
+        "{name}: only {hits} of {n} hit"
+    );
+}
+
+#[test]
+fn a_connection_dropped_before_any_request_acts() {
+    sweep("drop", Budget::Absorbs, &|i| {
+        fault_at(i, 1, FaultAction::Drop)
+    });
+}
+
+#[test]
+fn a_lost_response_to_any_request() {
+    sweep("lost response", Budget::Absorbs, &|i| {
+        fault_at(i, 1, FaultAction::DropAfterApply)
+    });
+}
+
+#[test]
+fn an_answer_slower_than_the_timeout_to_any_request() {
+    sweep("slow answer", Budget::Absorbs, &|i| {
+        fault_at(i, 1, FaultAction::Hang { ms: 1200 })
+    });
+}
+
+#[test]
+fn a_rate_limit_at_any_request() {
+    sweep("429", Budget::Absorbs, &|i| {
+        fault_at(
+            i,
+            1,
+            FaultAction::Status {
+                status: 429,
+                id: "rate_limit".into(),
+                message: "Your account reached the API rate limit.".into(),
+                retry_after: None,
+            },
+        )
+    });
+}
+
+#[test]
+fn an_outage_from_any_request_on() {
+    sweep("outage", Budget::Exhausted, &|i| {
+        fault_at(
+            i,
+            0,
+            FaultAction::Status {
+                status: 503,
+                id: "unavailable".into(),
+                message: "Heroku is down.".into(),
+                retry_after: None,
+            },
+        )
+    });
+}
