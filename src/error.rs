@@ -103,8 +103,8 @@ pub enum Error {
     #[error(
         "{verb} of {app} stopped at step {step}: {reason}\n  The journal ({run_id}) is at a \
          resumable point; nothing is lost.\n  help: `pgmigrate status --app {app}` shows where \
-         it stands; `pgmigrate resume --app {app} --confirm {app}` carries on, `pgmigrate \
-         rollback --app {app} --confirm {app}` undoes it."
+         it stands; {}",
+        stopped_help(verb, app)
     )]
     Stopped {
         verb: &'static str,
@@ -133,6 +133,21 @@ impl Error {
         }
     }
 }
+
+/// The next commands after a run or a rollback stopped.
+fn stopped_help(verb: &str, app: &str) -> String {
+    if verb == ROLLBACK_VERB {
+        format!("`pgmigrate rollback --app {app} --confirm {app}` carries the rollback on.")
+    } else {
+        format!(
+            "`pgmigrate resume --app {app} --confirm {app}` carries on, `pgmigrate rollback \
+             --app {app} --confirm {app}` undoes it."
+        )
+    }
+}
+
+/// [`Error::Stopped`]'s `verb` for a rollback.
+pub const ROLLBACK_VERB: &str = "the rollback";
 
 /// What to do about an API error that stopped a command before it changed
 /// anything.

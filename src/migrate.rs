@@ -1770,6 +1770,7 @@ impl<'a> Migration<'a> {
             j.outcome = Outcome::InProgress;
             j.push_event(None, EventKind::Note, "rollback started");
         })?;
+        let mut doubts = 0;
         loop {
             match steps::next_rollback(self.journal()) {
                 NextRollback::Finished => break,
@@ -1777,8 +1778,20 @@ impl<'a> Migration<'a> {
                     if self.interrupted() {
                         return Err(self.undo_stopped(step, StepError::Interrupted));
                     }
-                    if let Err(e) = self.undo(step, undo) {
-                        return Err(self.undo_stopped(step, e));
+                    match self.undo(step, undo) {
+                        Ok(()) => {}
+                        // Every undo checks the live app or is safe to
+                        // repeat, so an undo whose answer was lost is simply
+                        // taken again (its record stays `running`).
+                        Err(StepError::Doubt(reason)) if doubts < MAX_DOUBT_RETRIES => {
+                            doubts += 1;
+                            self.note(
+                                Some(step),
+                                EventKind::Error,
+                                &format!("undo: {reason}; trying it again"),
+                            )?;
+                        }
+                        Err(e) => return Err(self.undo_stopped(step, e)),
                     }
                 }
             }
@@ -1812,7 +1825,7 @@ impl<'a> Migration<'a> {
             return local;
         }
         Error::Stopped {
-            verb: "the rollback",
+            verb: crate::error::ROLLBACK_VERB,
             app: self.app(),
             run_id: self.journal().run_id.clone(),
             step,
@@ -1984,6 +1997,16 @@ impl<'a> Migration<'a> {
         namespace: Option<&str>,
     ) -> Result<(), StepError> {
         let app = self.app();
+        // Already so (a retry after a lost response, or a rollback run
+        // again): attaching it again is not needed, and Heroku may refuse it.
+        let atts = self.client.attachments(&app).map_err(|e| read_error(&e))?;
+        if atts.iter().any(|a| {
+            a.name == name
+                && a.namespace.as_deref() == namespace
+                && a.addon_id() == Some(facts.source.id.as_str())
+        }) {
+            return Ok(());
+        }
         let body = CreateAttachment {
             addon: facts.source.id.clone(),
             app: app.clone(),

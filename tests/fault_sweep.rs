@@ -9,6 +9,9 @@
 //! ends exactly as an uninterrupted migration leaves it: one add-on
 //! created, one successful transfer, no row written after the copy lost.
 //!
+//! Rollbacks (of a finished run, with --force) are swept the same way
+//! with lost responses and outages, and must end with the app as it was.
+//!
 //! Faults: the connection dropped before the request acts, a lost response
 //! (it acts, the answer never comes), an answer slower than the request
 //! timeout, a 429 without Retry-After, and an outage (503 from that
@@ -19,7 +22,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use common::crash::{assert_completed, pgmigrate_addons, run_args, APP};
+use common::crash::{assert_completed, assert_rolled_back, pgmigrate_addons, run_args, APP};
 use common::{shape, Env};
 use pgmigrate::sim::{Fault, FaultAction};
 
@@ -53,22 +56,46 @@ fn with_budgets(env: &Env, budget: Budget, args: &[&str]) -> common::Out {
     common::output(c)
 }
 
-/// Run with `fault`, then finish the way the message says. Returns whether
-/// the fault was hit at all (a run may make fewer requests than the
-/// fault-free one it was counted on) and the first run's exit status.
-fn case(fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
+/// What is swept: a migration, or the rollback of a finished one.
+#[derive(Clone, Copy)]
+enum Verb {
+    Run,
+    Rollback,
+}
+
+const ROLLBACK: [&str; 6] = ["rollback", "-a", APP, "--confirm", APP, "--force"];
+
+/// Run `verb` with `fault`, then finish the way the message says. Returns
+/// whether the fault was hit at all (a run may make fewer requests than the
+/// fault-free one it was counted on) and the first exit status.
+fn case(verb: Verb, fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
     let mut s = common::scenario("crash");
-    s.faults.push(fault);
+    if let Verb::Run = verb {
+        s.faults.push(fault.clone());
+    }
     let env = Env::with(s);
     let before = env.app(APP);
-    let out = with_budgets(&env, budget, &run_args());
+    let args: Vec<&str> = match verb {
+        Verb::Run => run_args(),
+        Verb::Rollback => {
+            env.run(&run_args()).ok();
+            common::settle();
+            env.sandbox.add_fault(fault);
+            ROLLBACK.to_vec()
+        }
+    };
+    let again: Vec<&str> = match verb {
+        Verb::Run => vec!["resume", "-a", APP, "--confirm", APP],
+        Verb::Rollback => ROLLBACK.to_vec(),
+    };
+    let out = with_budgets(&env, budget, &args);
     let hit = env.sandbox.faults_fired() > 0;
-    match out.code {
-        0 => {}
-        c if matches!(budget, Budget::Absorbs) => {
+    match (verb, out.code) {
+        (_, 0) => {}
+        (_, c) if matches!(budget, Budget::Absorbs) => {
             panic!("{label}: a single fault must be absorbed, not exit {c}\n{out}")
         }
-        1 => {
+        (Verb::Run, 1) => {
             out.stderr_has("changed nothing");
             common::settle();
             let state = env.state();
@@ -81,27 +108,49 @@ fn case(fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
             env.sandbox.clear_faults();
             with_budgets(&env, budget, &run_args()).ok();
         }
-        3 => {
-            out.stderr_has("pgmigrate resume --app crash-app");
+        // The live check before a rollback failed: nothing was undone yet.
+        (Verb::Rollback, 1) => {
+            out.stderr_has("changed nothing");
             env.sandbox.clear_faults();
-            with_budgets(&env, budget, &["resume", "-a", APP, "--confirm", APP]).ok();
+            with_budgets(&env, budget, &again).ok();
         }
-        c => panic!("{label}: unexpected exit {c}\n{out}"),
+        (_, 3) => {
+            out.stderr_has(&format!("pgmigrate {} --app crash-app", again[0]));
+            if let Verb::Rollback = verb {
+                assert!(
+                    !out.stderr.contains("pgmigrate resume"),
+                    "{label}: a stopped rollback is carried on by rollback\n{out}"
+                );
+            }
+            env.sandbox.clear_faults();
+            with_budgets(&env, budget, &again).ok();
+        }
+        (_, c) => panic!("{label}: unexpected exit {c}\n{out}"),
     }
     common::settle();
-    assert_completed(&env, &before, label);
+    match verb {
+        Verb::Run => assert_completed(&env, &before, label),
+        Verb::Rollback => assert_rolled_back(&env, &before, label),
+    }
     (hit, out.code)
 }
 
-fn requests_of_a_clean_run() -> u32 {
+/// How many requests `verb` makes without faults.
+fn requests_of_a_clean(verb: Verb) -> u32 {
     let env = Env::new("crash");
     env.run(&run_args()).ok();
-    env.sandbox.requests().len() as u32
+    let ran = env.sandbox.requests().len();
+    if let Verb::Rollback = verb {
+        common::settle();
+        env.run(&ROLLBACK).ok();
+        return (env.sandbox.requests().len() - ran) as u32;
+    }
+    ran as u32
 }
 
 /// Every case of `faults` at every request number, on a few threads.
-fn sweep(name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
-    let n = requests_of_a_clean_run();
+fn sweep(verb: Verb, name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
+    let n = requests_of_a_clean(verb);
     let next = AtomicUsize::new(1);
     let hits = AtomicUsize::new(0);
     let codes = Mutex::new(std::collections::BTreeMap::<i32, u32>::new());
@@ -115,7 +164,7 @@ fn sweep(name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
                 }
                 let label = format!("{name} at request {i} of {n}");
                 let fault = faults(i);
-                let run = std::panic::AssertUnwindSafe(|| case(fault, budget, &label));
+                let run = std::panic::AssertUnwindSafe(|| case(verb, fault, budget, &label));
                 match std::panic::catch_unwind(run) {
                     Ok((hit, code)) => {
                         if hit {
@@ -151,28 +200,28 @@ fn sweep(name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
 
 #[test]
 fn a_connection_dropped_before_any_request_acts() {
-    sweep("drop", Budget::Absorbs, &|i| {
+    sweep(Verb::Run, "drop", Budget::Absorbs, &|i| {
         fault_at(i, 1, FaultAction::Drop)
     });
 }
 
 #[test]
 fn a_lost_response_to_any_request() {
-    sweep("lost response", Budget::Absorbs, &|i| {
+    sweep(Verb::Run, "lost response", Budget::Absorbs, &|i| {
         fault_at(i, 1, FaultAction::DropAfterApply)
     });
 }
 
 #[test]
 fn an_answer_slower_than_the_timeout_to_any_request() {
-    sweep("slow answer", Budget::Absorbs, &|i| {
+    sweep(Verb::Run, "slow answer", Budget::Absorbs, &|i| {
         fault_at(i, 1, FaultAction::Hang { ms: 1200 })
     });
 }
 
 #[test]
 fn a_rate_limit_at_any_request() {
-    sweep("429", Budget::Absorbs, &|i| {
+    sweep(Verb::Run, "429", Budget::Absorbs, &|i| {
         fault_at(
             i,
             1,
@@ -188,7 +237,7 @@ fn a_rate_limit_at_any_request() {
 
 #[test]
 fn an_outage_from_any_request_on() {
-    sweep("outage", Budget::Exhausted, &|i| {
+    sweep(Verb::Run, "outage", Budget::Exhausted, &|i| {
         fault_at(
             i,
             0,
@@ -200,4 +249,35 @@ fn an_outage_from_any_request_on() {
             },
         )
     });
+}
+
+#[test]
+fn a_lost_response_to_any_request_of_a_rollback() {
+    sweep(
+        Verb::Rollback,
+        "rollback, lost response",
+        Budget::Absorbs,
+        &|i| fault_at(i, 1, FaultAction::DropAfterApply),
+    );
+}
+
+#[test]
+fn an_outage_from_any_request_of_a_rollback_on() {
+    sweep(
+        Verb::Rollback,
+        "rollback, outage",
+        Budget::Exhausted,
+        &|i| {
+            fault_at(
+                i,
+                0,
+                FaultAction::Status {
+                    status: 503,
+                    id: "unavailable".into(),
+                    message: "Heroku is down.".into(),
+                    retry_after: None,
+                },
+            )
+        },
+    );
 }
