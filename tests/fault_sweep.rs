@@ -9,6 +9,11 @@
 //! ends exactly as an uninterrupted migration leaves it: one add-on
 //! created, one successful transfer, no row written after the copy lost.
 //!
+//! Kills from the outside: the process is SIGKILLed while its n-th request
+//! is in flight (the sandbox has acted on it and holds the answer back),
+//! for every n of a run (then `resume`, or `rollback`) and of a rollback
+//! (then `rollback` again).
+//!
 //! Rollbacks (of a finished run, with --force) are swept the same way
 //! with lost responses and outages, and must end with the app as it was.
 //!
@@ -150,6 +155,13 @@ fn requests_of_a_clean(verb: Verb) -> u32 {
 
 /// Every case of `faults` at every request number, on a few threads.
 fn sweep(verb: Verb, name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
+    sweep_with(verb, name, &|i, label| case(verb, faults(i), budget, label));
+}
+
+/// Run `one(i, label)` for every request number i of a clean `verb`, on a
+/// few threads; report every failure, how many cases reached their
+/// request, and the exit statuses seen.
+fn sweep_with(verb: Verb, name: &str, one: &(dyn Fn(u32, &str) -> (bool, i32) + Sync)) {
     let n = requests_of_a_clean(verb);
     let next = AtomicUsize::new(1);
     let hits = AtomicUsize::new(0);
@@ -163,8 +175,7 @@ fn sweep(verb: Verb, name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault 
                     break;
                 }
                 let label = format!("{name} at request {i} of {n}");
-                let fault = faults(i);
-                let run = std::panic::AssertUnwindSafe(|| case(verb, fault, budget, &label));
+                let run = std::panic::AssertUnwindSafe(|| one(i, &label));
                 match std::panic::catch_unwind(run) {
                     Ok((hit, code)) => {
                         if hit {
@@ -188,7 +199,7 @@ fn sweep(verb: Verb, name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault 
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let hits = hits.into_inner();
     eprintln!(
-        "{name}: the fault hit {hits} of {n} runs; first exit statuses {:?}",
+        "{name}: the fault hit {hits} of {n} runs; exit statuses {:?}",
         codes.into_inner().unwrap()
     );
     // Polls make the count vary a little from run to run; most must hit.
@@ -280,4 +291,100 @@ fn an_outage_from_any_request_of_a_rollback_on() {
             )
         },
     );
+}
+
+/// Whether a journal of the crash app exists (a run killed during its
+/// preflight has none: it changed nothing and is simply run again).
+fn journaled(env: &Env) -> bool {
+    std::fs::read_dir(env.home.path().join("apps").join(APP).join("runs"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Start `args`, and SIGKILL the process while its `n`-th request is in
+/// flight: the sandbox has acted on it but holds the answer back. Returns
+/// whether that request was reached before the process ended by itself.
+fn kill_in_flight(env: &Env, args: &[&str], n: u32) -> bool {
+    env.sandbox
+        .add_fault(fault_at(n, 1, FaultAction::Hang { ms: 5_000 }));
+    let mut c = env.command(args);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().expect("spawn");
+    let hit = loop {
+        if env.sandbox.faults_fired() > 0 {
+            // The request is being answered late; it has acted already.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            break true;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().ok();
+    child.wait().ok();
+    env.sandbox.clear_faults();
+    hit
+}
+
+/// Kill a run with its `n`-th request in flight, then finish it the way
+/// `then` says: `resume`, or `rollback`.
+fn killed_case(then: Verb, n: u32, label: &str) -> (bool, i32) {
+    let env = Env::new("crash");
+    let before = env.app(APP);
+    let hit = kill_in_flight(&env, &run_args(), n);
+    common::settle();
+    let out = match (then, journaled(&env)) {
+        (Verb::Run, true) => env.run(&["resume", "-a", APP, "--confirm", APP]),
+        (Verb::Run, false) => env.run(&run_args()),
+        (Verb::Rollback, true) => env.run(&ROLLBACK),
+        (Verb::Rollback, false) => {
+            // Killed in preflight: nothing was changed, nothing to undo.
+            assert_eq!(shape(&env.app(APP)), shape(&before), "{label}");
+            assert!(pgmigrate_addons(&env.state()).is_empty(), "{label}");
+            return (hit, 0);
+        }
+    };
+    assert_eq!(out.code, 0, "{label}\n{out}");
+    common::settle();
+    match then {
+        Verb::Run => assert_completed(&env, &before, label),
+        Verb::Rollback => assert_rolled_back(&env, &before, label),
+    }
+    (hit, out.code)
+}
+
+#[test]
+fn killed_with_any_request_in_flight_then_resumed() {
+    sweep_with(Verb::Run, "killed, resumed", &|i, label| {
+        killed_case(Verb::Run, i, label)
+    });
+}
+
+#[test]
+fn killed_with_any_request_in_flight_then_rolled_back() {
+    sweep_with(Verb::Run, "killed, rolled back", &|i, label| {
+        killed_case(Verb::Rollback, i, label)
+    });
+}
+
+#[test]
+fn a_rollback_killed_with_any_request_in_flight_then_run_again() {
+    sweep_with(Verb::Rollback, "rollback killed", &|i, label| {
+        let env = Env::new("crash");
+        let before = env.app(APP);
+        env.run(&run_args()).ok();
+        common::settle();
+        let hit = kill_in_flight(&env, &ROLLBACK, i);
+        common::settle();
+        let out = env.run(&ROLLBACK);
+        assert_eq!(out.code, 0, "{label}\n{out}");
+        common::settle();
+        assert_rolled_back(&env, &before, label);
+        (hit, out.code)
+    });
 }
