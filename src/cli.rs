@@ -863,22 +863,32 @@ fn print_report(r: &StatusReport) {
 }
 
 fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
+    /// The time between two journal timestamps.
+    fn between(a: Option<&String>, b: Option<&String>) -> Option<Duration> {
+        let a = humantime::parse_rfc3339(a?).ok()?;
+        let b = humantime::parse_rfc3339(b?).ok()?;
+        b.duration_since(a).ok()
+    }
     let mut lines = vec![format!("Migrated {}: {}", j.app, status::outcome_words(j))];
     if let Some(w) = &j.results.window {
-        if let (Some(on), Some(off)) = (&w.maintenance_on_at, &w.maintenance_off_at) {
-            if let (Ok(a), Ok(b)) = (humantime::parse_rfc3339(on), humantime::parse_rfc3339(off)) {
-                if let Ok(d) = b.duration_since(a) {
-                    lines.push(format!(
-                        "  downtime (maintenance on → off): {:.1}s",
-                        d.as_secs_f64()
-                    ));
-                }
-            }
+        if let Some(d) = between(w.maintenance_on_at.as_ref(), w.maintenance_off_at.as_ref()) {
+            lines.push(format!(
+                "  downtime (maintenance on → off): {:.1}s",
+                d.as_secs_f64()
+            ));
         }
     }
     if let Some(t) = &j.results.transfer {
+        let copy_time = between(
+            j.record(Step::StartCopy)
+                .and_then(|r| r.started_at.as_ref()),
+            j.record(Step::WaitCopy)
+                .and_then(|r| r.finished_at.as_ref()),
+        )
+        .map(|d| format!(" in {:.1}s", d.as_secs_f64()))
+        .unwrap_or_default();
         lines.push(format!(
-            "  copied: {}",
+            "  copied: {}{copy_time}",
             t.processed_bytes
                 .map(human_bytes)
                 .unwrap_or_else(|| "?".into())

@@ -193,7 +193,18 @@ fn the_demo_command_runs_a_whole_migration() {
     });
     out.ok()
         .stdout_has("Migrated demo-app: completed")
+        .stdout_has("downtime (maintenance on → off): ")
         .stdout_has("DATABASE_URL points at the new database");
+    // The summary gives the copy's size and time.
+    let copied = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("copied: "))
+        .expect("a copied line");
+    assert!(
+        copied.contains(" MB in ") && copied.ends_with('s'),
+        "{copied}"
+    );
 }
 
 /// Every credential the sandbox knows: its token, each add-on's URL and
