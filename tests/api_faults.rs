@@ -23,14 +23,7 @@ fn status(code: u16, id: &str, retry_after: Option<u64>) -> FaultAction {
 }
 
 fn fault(method: &str, path: &str, times: u32, action: FaultAction) -> Fault {
-    Fault {
-        method: Some(method.into()),
-        path_contains: Some(path.into()),
-        path_ends_with: None,
-        nth: None,
-        times,
-        action,
-    }
+    Fault::on(method, path, times, action)
 }
 
 fn env_with(faults: Vec<Fault>) -> Env {

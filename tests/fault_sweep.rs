@@ -42,6 +42,21 @@ fn fault_at(n: u32, times: u32, action: FaultAction) -> Fault {
     }
 }
 
+/// Every request from the `i`-th on answers 503, until the faults are
+/// cleared.
+fn outage_from(i: u32) -> Fault {
+    fault_at(
+        i,
+        0,
+        FaultAction::Status {
+            status: 503,
+            id: "unavailable".into(),
+            message: "Heroku is down.".into(),
+            retry_after: None,
+        },
+    )
+}
+
 /// How long the client may retry one request, in seconds: a single fault
 /// must be absorbed within it; an outage must outlast it.
 #[derive(Clone, Copy)]
@@ -251,18 +266,7 @@ fn a_rate_limit_at_any_request() {
 
 #[test]
 fn an_outage_from_any_request_on() {
-    sweep(Verb::Run, "outage", Budget::Exhausted, &|i| {
-        fault_at(
-            i,
-            0,
-            FaultAction::Status {
-                status: 503,
-                id: "unavailable".into(),
-                message: "Heroku is down.".into(),
-                retry_after: None,
-            },
-        )
-    });
+    sweep(Verb::Run, "outage", Budget::Exhausted, &outage_from);
 }
 
 #[test]
@@ -281,18 +285,7 @@ fn an_outage_from_any_request_of_a_rollback_on() {
         Verb::Rollback,
         "rollback, outage",
         Budget::Exhausted,
-        &|i| {
-            fault_at(
-                i,
-                0,
-                FaultAction::Status {
-                    status: 503,
-                    id: "unavailable".into(),
-                    message: "Heroku is down.".into(),
-                    retry_after: None,
-                },
-            )
-        },
+        &outage_from,
     );
 }
 

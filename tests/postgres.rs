@@ -17,14 +17,12 @@ fn env(test: &str, corrupt: Option<Corruption>) -> Option<Env> {
     let mut s = common::scenario("demo");
     s.writes_per_second_per_dyno = 0.0;
     if let Some(how) = corrupt {
-        s.faults.push(Fault {
-            method: Some("POST".into()),
-            path_contains: Some("/transfers".into()),
-            path_ends_with: None,
-            nth: None,
-            times: 1,
-            action: FaultAction::TransferCorrupts { how },
-        });
+        s.faults.push(Fault::on(
+            "POST",
+            "/transfers",
+            1,
+            FaultAction::TransferCorrupts { how },
+        ));
     }
     Some(Env::with_postgres(s, &url))
 }

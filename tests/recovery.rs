@@ -179,14 +179,12 @@ fn a_lost_transfer_start_converges_even_where_transfers_cannot_be_listed() {
             retry_after: None,
         },
     });
-    s.faults.push(Fault {
-        method: Some("POST".into()),
-        path_contains: Some("/transfers".into()),
-        path_ends_with: None,
-        nth: None,
-        times: 1,
-        action: FaultAction::DropAfterApply,
-    });
+    s.faults.push(Fault::on(
+        "POST",
+        "/transfers",
+        1,
+        FaultAction::DropAfterApply,
+    ));
     let env = Env::with(s);
     let before = env.app(APP);
     let out = env.run(&run_args());
@@ -205,14 +203,12 @@ fn a_lost_transfer_start_converges_even_where_transfers_cannot_be_listed() {
 #[test]
 fn a_failed_copy_stops_before_cut_over_and_rolls_back_cleanly() {
     let mut s = common::scenario("crash");
-    s.faults.push(Fault {
-        method: Some("POST".into()),
-        path_contains: Some("/transfers".into()),
-        path_ends_with: None,
-        nth: None,
-        times: 1,
-        action: FaultAction::TransferFails,
-    });
+    s.faults.push(Fault::on(
+        "POST",
+        "/transfers",
+        1,
+        FaultAction::TransferFails,
+    ));
     let env = Env::with(s);
     let before = env.app(APP);
     let out = env.run(&run_args());
@@ -238,14 +234,12 @@ fn a_failed_copy_stops_before_cut_over_and_rolls_back_cleanly() {
 #[test]
 fn a_failed_copy_can_be_resumed_with_a_new_transfer() {
     let mut s = common::scenario("crash");
-    s.faults.push(Fault {
-        method: Some("POST".into()),
-        path_contains: Some("/transfers".into()),
-        path_ends_with: None,
-        nth: None,
-        times: 1,
-        action: FaultAction::TransferFails,
-    });
+    s.faults.push(Fault::on(
+        "POST",
+        "/transfers",
+        1,
+        FaultAction::TransferFails,
+    ));
     let env = Env::with(s);
     let before = env.app(APP);
     env.run(&run_args()).code(3);

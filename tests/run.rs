@@ -284,14 +284,12 @@ fn nothing_secret_reaches_the_journal_or_the_output() {
 #[test]
 fn nothing_secret_reaches_the_output_of_a_failed_run() {
     let mut s = common::scenario("demo");
-    s.faults.push(pgmigrate::sim::Fault {
-        method: Some("POST".into()),
-        path_contains: Some("/transfers".into()),
-        path_ends_with: None,
-        nth: None,
-        times: 1,
-        action: pgmigrate::sim::FaultAction::TransferFails,
-    });
+    s.faults.push(pgmigrate::sim::Fault::on(
+        "POST",
+        "/transfers",
+        1,
+        pgmigrate::sim::FaultAction::TransferFails,
+    ));
     // A transfer the sandbox refuses echoes nothing, but a 422 on the
     // config PATCH would carry the values back in some APIs: inject one.
     s.faults.push(pgmigrate::sim::Fault {

@@ -137,6 +137,21 @@ pub struct Fault {
     pub action: FaultAction,
 }
 
+impl Fault {
+    /// A rule for requests of `method` whose path contains `path`, from
+    /// the first, `times` times (0: every time).
+    pub fn on(method: &str, path: &str, times: u32, action: FaultAction) -> Fault {
+        Fault {
+            method: Some(method.into()),
+            path_contains: Some(path.into()),
+            path_ends_with: None,
+            nth: None,
+            times,
+            action,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultAction {
