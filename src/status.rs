@@ -451,7 +451,12 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
             }
             v
         }
-        (_, Outcome::RolledBack) | (_, Outcome::Refused) => vec![],
+        (_, Outcome::RolledBack) => vec![],
+        (_, Outcome::Refused) => vec![format!(
+            "fix what Heroku reported (the create-target step's note), then: pgmigrate run --app \
+             {app} --to {}",
+            j.options.to_plan
+        )],
         (Direction::Rollback, _) => vec![format!("pgmigrate rollback --app {app} --confirm {app}")],
         (Direction::Forward, _) => {
             let mut v = vec![format!("pgmigrate resume --app {app} --confirm {app}")];

@@ -294,7 +294,9 @@ fn heroku_refusing_to_create_the_target_ends_the_run_as_refused() {
         assert_eq!(env.journal(APP)["outcome"], "refused");
         env.run(&["status", "-a", APP])
             .ok()
-            .stdout_has("refused: nothing was changed");
+            .stdout_has("refused: nothing was changed")
+            .stdout_has(&format!("HTTP {code} {id}"))
+            .stdout_has("pgmigrate run --app crash-app --to heroku-postgresql:premium-0");
         env.run(&["rollback", "-a", APP, "--confirm", APP])
             .code(2)
             .stderr_has("nothing to roll back");
