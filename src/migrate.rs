@@ -297,6 +297,32 @@ pub fn preflight(
             ),
         });
     }
+    let mut warnings = Vec::new();
+    // A transfer copies what the default credential can read (`heroku
+    // pg:copy` warns the same). Essential plans have no other credentials
+    // and answer this with an error: that, or any failure, means no warning.
+    match client.credentials(&addon.name) {
+        Ok(creds) if creds.len() > 1 => {
+            let others: Vec<&str> = creds
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|n| *n != "default")
+                .collect();
+            warnings.push(format!(
+                "{} has credentials besides the default one ({}): a Heroku transfer copies only \
+                 the data the default credential can read, and the new database will not have \
+                 those credentials. Check that they own no data of their own, and create them \
+                 again afterwards (`heroku pg:credentials:create`)",
+                addon.name,
+                others.join(", ")
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(
+            error = %describe_api(&e),
+            "could not list the source's credentials"
+        ),
+    }
     let source_plan = addon.plan_name().unwrap_or_default().to_string();
     if source_plan == options.to_plan && !force {
         return Err(Error::Preflight {
@@ -314,7 +340,6 @@ pub fn preflight(
         .split_once(':')
         .map(|(_, p)| p)
         .unwrap_or(&options.to_plan);
-    let mut warnings = Vec::new();
     match client.plan("heroku-postgresql", &options.to_plan) {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {

@@ -172,3 +172,28 @@ fn every_verb_has_an_example_in_its_help() {
         env.run(&[verb, "--help"]).ok().stdout_has("Example");
     }
 }
+
+#[test]
+fn other_credentials_on_the_source_are_warned_about() {
+    // A transfer copies only what the default credential can read.
+    let mut s = common::scenario("crash");
+    s.apps[0].addons[0].credentials = vec!["analyst".into()];
+    let env = Env::with(s);
+    let plan = env.run(&["plan", "-a", "crash-app", "--to", "premium-0"]);
+    plan.ok()
+        .stdout_has("credentials besides the default one (analyst)")
+        .stdout_has("heroku pg:credentials:create");
+    let asked = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/credentials"))
+        .expect("the credentials were asked for");
+    assert_eq!(asked.status, 200, "with the token as HTTP Basic");
+    assert!(!plan.stdout.contains("analyst-password"));
+
+    // The default credential alone: no warning.
+    let env = Env::new("crash");
+    let plan = env.run(&["plan", "-a", "crash-app", "--to", "premium-0"]);
+    assert!(!plan.ok().stdout.contains("credentials besides"));
+}

@@ -22,8 +22,8 @@ use url::Url;
 
 use super::config::{is_secure, Endpoints, Token};
 use super::types::{
-    Addon, App, Attachment, CreateAddon, CreateAttachment, CreateTransfer, DatabaseInfo, Dyno,
-    Formation, FormationBatch, FormationUpdate, Plan, Transfer, WaitStatus,
+    Addon, App, Attachment, CreateAddon, CreateAttachment, CreateTransfer, Credential,
+    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Plan, Transfer, WaitStatus,
 };
 
 /// The `Accept` header of every request (Platform API v3; the Data API
@@ -274,6 +274,9 @@ struct Call {
     /// JSON body. It may carry secrets (database URLs): never logged.
     body: Option<Vec<u8>>,
     retry: Retry,
+    /// Send the token as HTTP Basic (`:token`) rather than Bearer, as the
+    /// Data API's `/postgres/v0` endpoints want it.
+    basic_auth: bool,
 }
 
 impl Call {
@@ -287,6 +290,7 @@ impl Call {
             range: None,
             body: None,
             retry: Retry::Transient,
+            basic_auth: false,
         }
     }
 
@@ -595,6 +599,19 @@ impl Client {
         ))
     }
 
+    /// Data API `GET /postgres/v0/databases/{addon_name}/credentials`
+    /// (HTTP Basic with the token, as `heroku pg:copy` sends it). The answer
+    /// holds passwords: only the credential names are read from it.
+    pub fn credentials(&self, addon_name: &str) -> Result<Vec<Credential>, ApiError> {
+        let mut call = Call::new(
+            "GET",
+            Api::Data,
+            &["postgres", "v0", "databases", addon_name, "credentials"],
+        );
+        call.basic_auth = true;
+        self.json(call)
+    }
+
     /// `GET /client/v11/databases/{addon_id}`.
     pub fn database(&self, addon_id: &str) -> Result<DatabaseInfo, ApiError> {
         self.json(Call::new(
@@ -797,6 +814,20 @@ impl Client {
         }
     }
 
+    /// The Authorization header's value (it holds the token: never logged).
+    fn authorization(&self, basic: bool) -> String {
+        if basic {
+            use base64::Engine as _;
+            let pair = format!(":{}", self.token.expose());
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        } else {
+            format!("Bearer {}", self.token.expose())
+        }
+    }
+
     /// Sends one HTTP request.
     fn attempt(&self, call: &Call, url: &Url) -> Result<Reply, Failure> {
         let agent = match call.retry {
@@ -807,7 +838,7 @@ impl Client {
             .request(call.method, url.as_str())
             .set("Accept", ACCEPT)
             .set("User-Agent", &self.user_agent)
-            .set("Authorization", &format!("Bearer {}", self.token.expose()));
+            .set("Authorization", &self.authorization(call.basic_auth));
         if let Some(range) = &call.range {
             request = request.set("Range", range);
         }
@@ -1178,6 +1209,27 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<Client>();
         check::<ApiError>();
+    }
+
+    #[test]
+    fn credentials_are_asked_for_with_basic_auth_and_only_names_are_kept() {
+        let server = TestServer::start(vec![answer(
+            200,
+            r#"[{"name":"default","credentials":[{"user":"u","password":"pw-secret"}]},
+                {"name":"analyst","state":"active"}]"#,
+        )]);
+        let client = server.client();
+        let creds = client.credentials("postgresql-old-1").unwrap();
+        let names: Vec<&str> = creds.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["default", "analyst"]);
+        assert!(!format!("{creds:?}").contains("pw-secret"));
+        let seen = server.seen();
+        assert_eq!(
+            seen[0].url,
+            "/postgres/v0/databases/postgresql-old-1/credentials"
+        );
+        // base64(":tok-123")
+        assert_eq!(seen[0].header("Authorization"), Some("Basic OnRvay0xMjM="));
     }
 
     #[test]

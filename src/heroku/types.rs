@@ -203,6 +203,15 @@ pub struct WaitStatus {
     pub message: String,
 }
 
+/// One credential of Data API `GET /postgres/v0/databases/{name}/credentials`.
+/// Only its name is read: the rest of the answer holds passwords, and
+/// serde drops it unread.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Credential {
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+}
+
 /// Data API `GET /client/v11/databases/{addon_id}` (only what we use).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct DatabaseInfo {

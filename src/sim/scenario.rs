@@ -104,6 +104,9 @@ pub struct AddonSpec {
     /// Rows in the database at the start.
     #[serde(default)]
     pub rows: u64,
+    /// Database credentials besides `default` (`heroku pg:credentials`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ pub struct Addon {
     pub url: String,
     pub rows: f64,
     pub follower_of: Option<String>,
+    /// Credentials besides `default`.
+    pub extra_credentials: Vec<String>,
 }
 
 impl Addon {
@@ -250,6 +252,7 @@ impl World {
                     url,
                     rows: a.rows as f64,
                     follower_of: a.follower_of.clone(),
+                    extra_credentials: a.credentials.clone(),
                 });
                 for name in &a.attachments {
                     let att = w.uuid();
@@ -608,8 +611,23 @@ impl World {
         raw: &[u8],
         body: Option<&Value>,
     ) -> Answer {
-        let expected = format!("Bearer {}", self.token);
-        if auth != Some(expected.as_str()) {
+        let bearer = format!("Bearer {}", self.token);
+        // The Data API's /postgres/v0 endpoints take the token as HTTP
+        // Basic with an empty user, as `heroku pg:copy` sends it.
+        let basic = {
+            use base64::Engine as _;
+            let pair = format!(":{}", self.token);
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        };
+        let authorized = if path.starts_with("/postgres/v0/") {
+            auth == Some(basic.as_str())
+        } else {
+            auth == Some(bearer.as_str())
+        };
+        if !authorized {
             return err(401, "unauthorized", "Invalid credentials provided.");
         }
         if !raw.is_empty() && body.is_none() {
@@ -751,6 +769,34 @@ impl World {
                         "not_found",
                         format!("Couldn't find that plan: {plan}."),
                     )
+                }
+            }
+            ("GET", ["postgres", "v0", "databases", name, "credentials"]) => {
+                match self.addon_ref(name) {
+                    Some(i) if self.addons[i].plan.starts_with("heroku-postgresql:") => {
+                        let a = &self.addons[i];
+                        let list: Vec<Value> = std::iter::once("default".to_string())
+                            .chain(a.extra_credentials.iter().cloned())
+                            .map(|n| {
+                                // The default credential's real password, so that
+                                // the secrets scans would see it if it leaked.
+                                let password = if n == "default" {
+                                    url::Url::parse(&a.url)
+                                        .ok()
+                                        .and_then(|u| u.password().map(str::to_string))
+                                        .unwrap_or_default()
+                                } else {
+                                    format!("{n}-password-of-{}", a.id)
+                                };
+                                json!({"name": n, "state": "active", "database": a.name,
+                                       "credentials": [{"user": format!("u_{n}"),
+                                                        "password": password,
+                                                        "state": "active"}]})
+                            })
+                            .collect();
+                        Answer::ok(json!(list))
+                    }
+                    _ => err(404, "not_found", "Couldn't find that database."),
                 }
             }
             ("GET", ["client", "v11", "databases", id, "wait_status"]) => self.wait_status(id),
@@ -1136,6 +1182,7 @@ impl World {
             url,
             rows: 0.0,
             follower_of: None,
+            extra_credentials: vec![],
         };
         self.addons.push(addon.clone());
         let att_id = self.uuid();
