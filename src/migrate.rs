@@ -1026,20 +1026,7 @@ impl<'a> Migration<'a> {
     fn refuse_one_offs(&mut self) -> Result<(), StepError> {
         let app = self.app();
         let dynos = self.client.dynos(&app).map_err(|e| read_error(&e))?;
-        let one_offs: Vec<String> = dynos
-            .iter()
-            .filter(|d| d.is_one_off())
-            .map(|d| d.name.clone())
-            .collect();
-        if one_offs.is_empty() {
-            return Ok(());
-        }
-        Err(StepError::Definite(format!(
-            "one-off dynos are running: {} (scaling does not stop them). Stop them with \
-             `heroku ps:stop {} --app {app}` and resume",
-            one_offs.join(", "),
-            one_offs[0]
-        )))
+        one_offs_running(&app, &dynos)
     }
 
     /// Turn maintenance on or off as `step`, recording when it happened
@@ -1095,7 +1082,10 @@ impl<'a> Migration<'a> {
     fn wait_dynos(&mut self, step: Step) -> Result<String, StepError> {
         self.begin(step, "waiting for the dynos to be gone")?;
         let start = Instant::now();
-        self.drain(step)?;
+        let last = self.drain(step)?;
+        // One started while the app was already down (refused earlier
+        // otherwise) would write to the old database during the copy.
+        one_offs_running(&self.app(), &last)?;
         let detail = format!(
             "all dynos gone after {}",
             humantime::format_duration(round(start.elapsed()))
@@ -1104,8 +1094,9 @@ impl<'a> Migration<'a> {
         Ok(detail)
     }
 
-    /// Wait until no dyno is left but one-off ones ([`steps::dynos_left`]).
-    fn drain(&mut self, step: Step) -> Result<(), StepError> {
+    /// Wait until no dyno is left but one-off ones ([`steps::dynos_left`]);
+    /// answers the last list of dynos seen.
+    fn drain(&mut self, step: Step) -> Result<Vec<crate::heroku::types::Dyno>, StepError> {
         let app = self.app();
         let start = Instant::now();
         loop {
@@ -1113,7 +1104,7 @@ impl<'a> Migration<'a> {
             crate::crash::point(&format!("polling:{step}"));
             let left = steps::dynos_left(&dynos);
             if left.is_empty() {
-                return Ok(());
+                return Ok(dynos);
             }
             let elapsed = start.elapsed();
             if elapsed > self.settings.drain_timeout {
@@ -2068,6 +2059,25 @@ impl<'a> Migration<'a> {
             .map_err(|e| write_error(&e))?;
         Ok((StepState::Done, format!("cancelled transfer {}", rec.uuid)))
     }
+}
+
+/// An error if one-off dynos are up: scaling does not stop them, and they
+/// could write to the old database during the copy.
+fn one_offs_running(app: &str, dynos: &[crate::heroku::types::Dyno]) -> Result<(), StepError> {
+    let one_offs: Vec<&str> = dynos
+        .iter()
+        .filter(|d| d.is_one_off())
+        .map(|d| d.name.as_str())
+        .collect();
+    if one_offs.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::Definite(format!(
+        "one-off dynos are running: {} (scaling does not stop them). Stop them with \
+         `heroku ps:stop {} --app {app}` and resume",
+        one_offs.join(", "),
+        one_offs[0]
+    )))
 }
 
 fn transfer_record(t: &crate::heroku::types::Transfer) -> TransferRecord {

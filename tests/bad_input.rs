@@ -13,6 +13,7 @@
 //! | plan of another service | 2 | "is not a Heroku Postgres plan" |
 //! | the source's own plan | 1 | "--force" |
 //! | one-off dynos running | 1 | "one-off dynos are running" |
+//! | a one-off dyno started after preflight or while the app is down | 3 (before the app is touched, or before the copy) | "one-off dynos are running" |
 //! | no token | 2 | "no Heroku API token" |
 //! | token refused (401) | 1 | "refused the API token" |
 //! | no access to the app (403) | 1 | "may not change" |
@@ -402,4 +403,33 @@ fn a_one_off_dyno_started_after_preflight_stops_the_run_before_the_app_is_touche
         assert!(env.sandbox.stop_one_off(app, "run.7"));
         env.run(&["resume", "-a", app, "--confirm", app]).ok();
     }
+}
+
+#[test]
+fn a_one_off_dyno_started_while_the_app_is_down_stops_the_run_before_the_copy() {
+    let env = Env::new("demo");
+    let app = "demo-app";
+    env.run(&[
+        "run",
+        "-a",
+        app,
+        "--confirm",
+        app,
+        "--stop-before",
+        "wait-dynos",
+    ])
+    .code(3);
+    env.sandbox.start_one_off(app, "run.8");
+    env.run(&["resume", "-a", app, "--confirm", app])
+        .code(3)
+        .stderr_has("stopped at step wait-dynos")
+        .stderr_has("one-off dynos are running: run.8");
+    assert!(
+        !env.mutations()
+            .iter()
+            .any(|r| r.path.contains("/transfers")),
+        "no copy while a one-off dyno could write"
+    );
+    assert!(env.sandbox.stop_one_off(app, "run.8"));
+    env.run(&["resume", "-a", app, "--confirm", app]).ok();
 }
