@@ -166,6 +166,10 @@ fn read_error(e: &ApiError) -> StepError {
     StepError::Definite(describe_api(e))
 }
 
+/// How long a provisioned add-on's wait_status may answer 404 before the
+/// add-on's own state is taken as the answer.
+const WAIT_STATUS_GRACE: Duration = Duration::from_secs(20);
+
 /// How often one process reconciles and retries a request whose outcome
 /// was lost before it stops and leaves the step in doubt.
 const MAX_DOUBT_RETRIES: u32 = 3;
@@ -932,6 +936,9 @@ impl<'a> Migration<'a> {
         let id = self.target_id()?;
         self.begin(Step::WaitTarget, "waiting for the target to be provisioned")?;
         let start = Instant::now();
+        // Since when the add-on says `provisioned` but its wait_status is
+        // 404: Heroku answers 404 only for a moment after creation.
+        let mut unknown_since: Option<Instant> = None;
         loop {
             let addon = self.client.addon(&id).map_err(|e| read_error(&e))?;
             crate::crash::point("polling:wait-target");
@@ -943,7 +950,8 @@ impl<'a> Migration<'a> {
                         addon.name
                     )))
                 }
-                Some("provisioned") => match self.client.wait_status(&id) {
+                // No state at all: wait_status alone decides.
+                Some("provisioned") | None => match self.client.wait_status(&id) {
                     Ok(w) if w.error => {
                         return Err(StepError::Definite(format!(
                             "the target database reports an error while provisioning: {}",
@@ -951,8 +959,20 @@ impl<'a> Migration<'a> {
                         )))
                     }
                     Ok(w) if !w.waiting => break,
-                    Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
+                    Ok(_) => unknown_since = None,
+                    Err(e) if e.is_not_found() => {
+                        let since = *unknown_since.get_or_insert_with(Instant::now);
+                        if addon.state.is_some() && since.elapsed() >= WAIT_STATUS_GRACE {
+                            self.observer.progress(&Progress::Warning(format!(
+                                "the Data API has no wait_status for {} after {}; going by \
+                                 the add-on's state, provisioned (a copy into a database that \
+                                 is not ready fails before anything is switched)",
+                                addon.name,
+                                humantime::format_duration(WAIT_STATUS_GRACE)
+                            )));
+                            break;
+                        }
+                    }
                     Err(e) => return Err(read_error(&e)),
                 },
                 _ => {}

@@ -391,3 +391,22 @@ fn an_outage_during_preflight_changes_nothing_and_says_to_run_again() {
     run(&env, &[]).ok();
     completed(&env);
 }
+
+#[test]
+fn a_data_api_without_wait_status_goes_by_the_add_on_state() {
+    // Heroku answers 404 for wait_status only just after creation; an API
+    // that never serves it would otherwise hold the run until the
+    // provision timeout. After a grace period (20 s) the add-on's own
+    // `provisioned` state is taken, with a warning.
+    let env = env_with(vec![fault(
+        "GET",
+        "/wait_status",
+        0,
+        status(404, "not_found", None),
+    )]);
+    run(&env, &[])
+        .ok()
+        .stdout_has("has no wait_status")
+        .stdout_has("going by the add-on's state");
+    completed(&env);
+}
