@@ -863,12 +863,9 @@ fn print_report(r: &StatusReport) {
 }
 
 fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
-    /// The time between two journal timestamps.
-    fn between(a: Option<&String>, b: Option<&String>) -> Option<Duration> {
-        let a = humantime::parse_rfc3339(a?).ok()?;
-        let b = humantime::parse_rfc3339(b?).ok()?;
-        b.duration_since(a).ok()
-    }
+    let between = |a: Option<&String>, b: Option<&String>| {
+        status::duration_ms(a.map(String::as_str), b.map(String::as_str)).map(Duration::from_millis)
+    };
     let mut lines = vec![format!("Migrated {}: {}", j.app, status::outcome_words(j))];
     if let Some(w) = &j.results.window {
         if let Some(d) = between(w.maintenance_on_at.as_ref(), w.maintenance_off_at.as_ref()) {

@@ -406,11 +406,7 @@ pub fn preflight(
             attachment_id: a.id.clone(),
             name: a.name.clone(),
         });
-    let one_offs: Vec<String> = dynos
-        .iter()
-        .filter(|d| d.is_one_off())
-        .map(|d| d.name.clone())
-        .collect();
+    let one_offs = steps::one_off_names(&dynos);
     if !one_offs.is_empty() {
         return Err(one_off_error(app, &one_offs));
     }
@@ -446,7 +442,7 @@ pub fn preflight(
     })
 }
 
-fn one_off_error(app: &str, names: &[String]) -> Error {
+fn one_off_error(app: &str, names: &[&str]) -> Error {
     Error::Preflight {
         problem: format!(
             "one-off dynos are running on {app}: {}. Scaling does not stop them, and they \
@@ -2084,11 +2080,7 @@ impl<'a> Migration<'a> {
 /// An error if one-off dynos are up: scaling does not stop them, and they
 /// could write to the old database during the copy.
 fn one_offs_running(app: &str, dynos: &[crate::heroku::types::Dyno]) -> Result<(), StepError> {
-    let one_offs: Vec<&str> = dynos
-        .iter()
-        .filter(|d| d.is_one_off())
-        .map(|d| d.name.as_str())
-        .collect();
+    let one_offs = steps::one_off_names(dynos);
     if one_offs.is_empty() {
         return Ok(());
     }

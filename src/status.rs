@@ -199,7 +199,9 @@ pub fn outcome_words(j: &Journal) -> String {
     }
 }
 
-fn duration_ms(a: Option<&str>, b: Option<&str>) -> Option<u64> {
+/// The milliseconds between two journal timestamps, if both parse and are
+/// in order.
+pub fn duration_ms(a: Option<&str>, b: Option<&str>) -> Option<u64> {
     let a = humantime::parse_rfc3339(a?).ok()?;
     let b = humantime::parse_rfc3339(b?).ok()?;
     b.duration_since(a).ok().map(|d| d.as_millis() as u64)

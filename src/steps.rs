@@ -328,6 +328,16 @@ pub fn dynos_left(dynos: &[Dyno]) -> Vec<&str> {
         .collect()
 }
 
+/// The one-off dynos (`heroku run`) that are up: scaling does not stop
+/// them, so they are refused rather than waited for.
+pub fn one_off_names(dynos: &[Dyno]) -> Vec<&str> {
+    dynos
+        .iter()
+        .filter(|d| d.is_one_off())
+        .map(|d| d.name.as_str())
+        .collect()
+}
+
 /// The one batch update that scales every running process type to zero.
 pub fn scale_down_updates(facts: &Facts) -> Vec<FormationUpdate> {
     running_types(facts)
@@ -623,6 +633,7 @@ mod tests {
         ];
         assert_eq!(dynos_left(&dynos), ["web.1", "scheduler.4021", "clock.1"]);
         assert!(dynos_left(&[d("run.1", "run")]).is_empty());
+        assert_eq!(one_off_names(&dynos), ["run.3"]);
     }
     use crate::journal::PoolRecord;
 

@@ -382,16 +382,7 @@ fn a_one_off_dyno_started_after_preflight_stops_the_run_before_the_app_is_touche
         ("maintenance-on", "quiet-app", "scale-down"),
     ] {
         let env = Env::new(scenario);
-        env.run(&[
-            "run",
-            "-a",
-            app,
-            "--confirm",
-            app,
-            "--stop-before",
-            stop_before,
-        ])
-        .code(3);
+        env.stopped_run(app, stop_before);
         env.sandbox.start_one_off(app, "run.7");
         let before = env.app(app);
         env.run(&["resume", "-a", app, "--confirm", app])
@@ -409,16 +400,7 @@ fn a_one_off_dyno_started_after_preflight_stops_the_run_before_the_app_is_touche
 fn a_one_off_dyno_started_while_the_app_is_down_stops_the_run_before_the_copy() {
     let env = Env::new("demo");
     let app = "demo-app";
-    env.run(&[
-        "run",
-        "-a",
-        app,
-        "--confirm",
-        app,
-        "--stop-before",
-        "wait-dynos",
-    ])
-    .code(3);
+    env.stopped_run(app, "wait-dynos");
     env.sandbox.start_one_off(app, "run.8");
     env.run(&["resume", "-a", app, "--confirm", app])
         .code(3)

@@ -289,17 +289,6 @@ fn an_outage_from_any_request_of_a_rollback_on() {
     );
 }
 
-/// Whether a journal of the crash app exists (a run killed during its
-/// preflight has none: it changed nothing and is simply run again).
-fn journaled(env: &Env) -> bool {
-    std::fs::read_dir(env.home.path().join("apps").join(APP).join("runs"))
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "json"))
-        })
-        .unwrap_or(false)
-}
-
 /// Start `args`, and SIGKILL the process while its `n`-th request is in
 /// flight: the sandbox has acted on it but holds the answer back. Returns
 /// whether that request was reached before the process ended by itself.
@@ -334,7 +323,9 @@ fn killed_case(then: Verb, n: u32, label: &str) -> (bool, i32) {
     let before = env.app(APP);
     let hit = kill_in_flight(&env, &run_args(), n);
     common::settle();
-    let out = match (then, journaled(&env)) {
+    // A run killed during its preflight has no journal: it changed nothing
+    // and is simply run again.
+    let out = match (then, !env.journal_paths(APP).is_empty()) {
         (Verb::Run, true) => env.run(&["resume", "-a", APP, "--confirm", APP]),
         (Verb::Run, false) => env.run(&run_args()),
         (Verb::Rollback, true) => env.run(&ROLLBACK),

@@ -246,6 +246,17 @@ impl ApiError {
     }
 }
 
+/// The HTTP Basic Authorization value for `token` with an empty user, as
+/// the Data API's `/postgres/v0` endpoints take it (and the sandbox checks).
+pub fn basic_authorization(token: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!(":{token}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
 /// Which API a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Api {
@@ -817,12 +828,7 @@ impl Client {
     /// The Authorization header's value (it holds the token: never logged).
     fn authorization(&self, basic: bool) -> String {
         if basic {
-            use base64::Engine as _;
-            let pair = format!(":{}", self.token.expose());
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
+            basic_authorization(self.token.expose())
         } else {
             format!("Bearer {}", self.token.expose())
         }

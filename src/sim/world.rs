@@ -614,14 +614,7 @@ impl World {
         let bearer = format!("Bearer {}", self.token);
         // The Data API's /postgres/v0 endpoints take the token as HTTP
         // Basic with an empty user, as `heroku pg:copy` sends it.
-        let basic = {
-            use base64::Engine as _;
-            let pair = format!(":{}", self.token);
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
-        };
+        let basic = crate::heroku::basic_authorization(&self.token);
         let authorized = if path.starts_with("/postgres/v0/") {
             auth == Some(basic.as_str())
         } else {

@@ -175,18 +175,23 @@ impl Env {
         out
     }
 
-    /// The path of the latest journal of an app.
-    pub fn journal_path(&self, app: &str) -> PathBuf {
+    /// The journals of an app, oldest first (none if it has no runs dir).
+    pub fn journal_paths(&self, app: &str) -> Vec<PathBuf> {
         let dir = self.home.path().join("apps").join(app).join("runs");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .expect("runs dir")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect();
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        });
         files.sort();
-        files.pop().expect("a journal")
+        files
+    }
+
+    /// The path of the latest journal of an app.
+    pub fn journal_path(&self, app: &str) -> PathBuf {
+        self.journal_paths(app).pop().expect("a journal")
     }
 
     /// The latest journal of an app, parsed.
