@@ -119,6 +119,10 @@ pub enum Error {
 
     #[error("the sandbox failed: {0}")]
     Sandbox(String),
+
+    /// A bug in pgmigrate caught before it could write a false journal.
+    #[error("internal error: {0}\n  help: this is a bug in pgmigrate; the journal was left as it was. Please report it with `pgmigrate status --json`.")]
+    Internal(String),
 }
 
 impl Error {

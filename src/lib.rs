@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod crash;
+pub mod engine;
 pub mod error;
 pub mod heroku;
 pub mod journal;
