@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use crate::heroku::{ApiError, ConfigError};
 use crate::lock::Holder;
-use crate::steps::Step;
 
 /// Exit statuses (documented in the README).
 pub mod exit {
@@ -110,7 +109,8 @@ pub enum Error {
         verb: &'static str,
         app: String,
         run_id: String,
-        step: Step,
+        /// The id of the step it stopped at.
+        step: String,
         reason: String,
     },
 

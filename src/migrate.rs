@@ -719,7 +719,7 @@ impl<'a> Migration<'a> {
             verb: "the migration",
             app: self.app(),
             run_id: self.journal().run_id.clone(),
-            step,
+            step: step.to_string(),
             reason: "stopped here as asked by --stop-before".into(),
         })
     }
@@ -760,7 +760,7 @@ impl<'a> Migration<'a> {
             verb: "the migration",
             app: self.app(),
             run_id: self.journal().run_id.clone(),
-            step,
+            step: step.to_string(),
             reason: crate::secrets::redact(&reason),
         }
     }
@@ -1860,7 +1860,7 @@ impl<'a> Migration<'a> {
             verb: crate::error::ROLLBACK_VERB,
             app: self.app(),
             run_id: self.journal().run_id.clone(),
-            step,
+            step: step.to_string(),
             reason: crate::secrets::redact(&reason),
         }
     }

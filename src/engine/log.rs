@@ -134,6 +134,12 @@ pub enum Transition {
     Fail(String),
     /// A started step is found not to have acted: back to pending.
     Reset(String),
+    /// A running step keeps what it found so far (a failed copy's last
+    /// status), without finishing.
+    Keep(serde_json::Value),
+    /// Run the step again from scratch: a later step found that what this
+    /// one started failed (a failed copy is started anew).
+    Redo(String),
     /// Start (or start again) the step's undo.
     UndoBegin,
     /// The undo finished (`Done`) or found nothing to do (`Skipped`).
@@ -157,6 +163,8 @@ impl Transition {
             Transition::Skip(_) => "skip",
             Transition::Fail(_) => "fail",
             Transition::Reset(_) => "reset",
+            Transition::Keep(_) => "keep",
+            Transition::Redo(_) => "redo",
             Transition::UndoBegin => "undo-begin",
             Transition::UndoEnd(_) => "undo-end",
         }
@@ -176,6 +184,8 @@ pub fn next_state(from: StepState, t: &Transition) -> Option<StepState> {
         // A check before the request can fail a step that never began.
         (Pending | Running | Failed, Transition::Fail(_)) => Some(Failed),
         (Running | Failed, Transition::Reset(_)) => Some(Pending),
+        (Running, Transition::Keep(_)) => Some(Running),
+        (Done | Failed | Running, Transition::Redo(_)) => Some(Pending),
         _ => None,
     }
 }
@@ -308,6 +318,13 @@ impl Log {
                     Transition::Fail(why) | Transition::Reset(why) => {
                         r.note = Some(crate::secrets::redact(&why));
                     }
+                    Transition::Keep(output) => r.output = Some(output),
+                    Transition::Redo(why) => {
+                        r.note = Some(crate::secrets::redact(&why));
+                        r.output = None;
+                        r.started_at = None;
+                        r.finished_at = None;
+                    }
                     Transition::UndoBegin | Transition::UndoEnd(_) => {}
                 }
                 r.state = next;
@@ -405,6 +422,24 @@ mod tests {
         l.apply("a", Transition::Begin, "t").unwrap();
         l.apply("a", Transition::Fail("x".into()), "t").unwrap();
         l.apply("a", Transition::UndoBegin, "t").unwrap();
+    }
+
+    #[test]
+    fn keep_and_redo() {
+        let mut l = log();
+        assert!(l
+            .apply("a", Transition::Keep(serde_json::json!(1)), "t")
+            .is_err());
+        l.apply("a", Transition::Begin, "t").unwrap();
+        l.apply("a", Transition::Keep(serde_json::json!(1)), "t")
+            .unwrap();
+        assert_eq!(l.state("a"), Some(StepState::Running));
+        assert_eq!(l.output::<u32>("a"), Some(1));
+        l.apply("a", Transition::Fail("x".into()), "t").unwrap();
+        l.apply("a", Transition::Redo("again".into()), "t").unwrap();
+        assert_eq!(l.state("a"), Some(StepState::Pending));
+        assert_eq!(l.output::<u32>("a"), None);
+        assert!(l.apply("b", Transition::Redo("x".into()), "t").is_err());
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub enum StepError {
     Definite(String),
     /// The request may or may not have acted (lost answer, timeout).
     Doubt(String),
+    /// What an earlier step (`from`) started has failed: run the plan
+    /// again from that step (a failed copy: start a new transfer).
+    Redo { from: &'static str, why: String },
 }
 
 impl From<Error> for StepError {
@@ -183,6 +186,10 @@ pub struct StepDef<C, J> {
     /// Once this step has acted (done or in doubt, not skipped), rollback
     /// needs `--force` or is impossible.
     pub no_return: Option<NoReturn>,
+    /// What the step changes about the app, as (aspect, value) pairs
+    /// (`("maintenance", "on")`); its undo puts back the values before it.
+    /// `status` and the drift check replay these (see [`Plan::expected`]).
+    pub sets: &'static [(&'static str, &'static str)],
 }
 
 impl<C, J> StepDef<C, J> {
@@ -281,6 +288,53 @@ impl<C, J> Plan<C, J> {
             );
             acted.then_some((s.id, nr))
         })
+    }
+}
+
+impl<C, J> Plan<C, J> {
+    /// Replay the log to find what the app should look like now: start
+    /// from `initial`, apply each step that is done (in doubt: unknown),
+    /// then each undo in reverse (putting back the values before the
+    /// step). `None` means unknown (a request in doubt).
+    pub fn expected(
+        &self,
+        log: &Log,
+        initial: &[(&'static str, &'static str)],
+    ) -> std::collections::BTreeMap<&'static str, Option<&'static str>> {
+        let mut now: std::collections::BTreeMap<&'static str, Option<&'static str>> =
+            initial.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        let mut before = Vec::new();
+        for s in &self.steps {
+            let state = log.state(s.id);
+            let value_of = |v: &'static str| match state {
+                Some(StepState::Done) => Some(Some(v)),
+                Some(StepState::Running) if s.has_side_effect() => Some(None),
+                _ => None,
+            };
+            let mut prev = Vec::new();
+            for (k, v) in s.sets {
+                if let Some(new) = value_of(v) {
+                    prev.push((*k, now.get(k).copied().flatten()));
+                    now.insert(*k, new);
+                }
+            }
+            before.push(prev);
+        }
+        for (s, prev) in self.steps.iter().zip(before).rev() {
+            let undo = log.record(s.id).and_then(|r| r.undo);
+            for (k, old) in prev {
+                match undo {
+                    Some(StepState::Done) => {
+                        now.insert(k, old);
+                    }
+                    Some(StepState::Running) => {
+                        now.insert(k, None);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        now
     }
 }
 

@@ -48,12 +48,12 @@ impl From<Error> for Halt {
 /// What the runner tells whoever shows progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepEvent<'a> {
-    Started(&'a str),
-    Skipped(&'a str, &'a str),
-    Done(&'a str, &'a str),
-    UndoStarted(&'a str, &'a str),
-    UndoDone(&'a str, &'a str),
-    UndoSkipped(&'a str, &'a str),
+    Started(&'static str),
+    Skipped(&'static str, &'a str),
+    Done(&'static str, &'a str),
+    UndoStarted(&'static str, &'static str),
+    UndoDone(&'static str, &'a str),
+    UndoSkipped(&'static str, &'a str),
 }
 
 /// How one runner behaves.
@@ -107,6 +107,28 @@ impl<J> Io<'_, J> {
                 c(j)
             }
         })
+    }
+
+    /// Keep what this (running) step found so far as its output.
+    pub fn keep<T: serde::Serialize>(&mut self, output: &T) -> Result<(), Error>
+    where
+        J: Journaled,
+    {
+        let step = self.step;
+        let at = crate::journal::now();
+        let value = serde_json::to_value(output).ok();
+        let mut illegal = None;
+        self.store.update(&mut |j: &mut J| {
+            if let Some(v) = value.clone() {
+                if let Err(e) = j.log_mut().apply(step, Transition::Keep(v), &at) {
+                    illegal = Some(e);
+                }
+            }
+        })?;
+        match illegal {
+            Some(e) => Err(Error::Internal(e.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Call after each look at something being waited for: a crash point.
@@ -243,6 +265,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
             };
             match result {
                 Ok(()) => {}
+                Err(StepError::Redo { from, why }) => self.redo(store, from, i, &why)?,
                 Err(StepError::Doubt(reason)) if doubts < self.settings.max_doubt_retries => {
                     // The step stays `running`, so the next turn of the loop
                     // reconciles it against the live app.
@@ -260,6 +283,40 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
             log.push_event(None, EventKind::Note, "migration completed", &at);
         })?;
         Ok(())
+    }
+
+    /// Put the steps from `from` to the current one back to pending, so
+    /// that the loop runs them again.
+    fn redo(
+        &self,
+        store: &mut dyn Store<J>,
+        from: &'static str,
+        current: usize,
+        why: &str,
+    ) -> Result<(), Error> {
+        let start = self
+            .plan
+            .index(from)
+            .filter(|s| *s <= current)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "step {} asked to redo from {from}, which is not before it",
+                    self.plan.steps[current].id
+                ))
+            })?;
+        for def in &self.plan.steps[start..=current] {
+            let pending = store.journal().log().state(def.id) == Some(StepState::Pending);
+            if !pending {
+                self.record(
+                    store,
+                    def.id,
+                    Some(Transition::Redo(why.into())),
+                    None,
+                    None,
+                )?;
+            }
+        }
+        self.record(store, from, None, Some((EventKind::Note, why)), None)
     }
 
     fn run_step(
@@ -404,7 +461,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 };
             }
             StepError::Interrupted => (INTERRUPTED.to_string(), None),
-            StepError::Definite(r) => {
+            StepError::Definite(r) | StepError::Redo { why: r, .. } => {
                 let t = Transition::Fail(r.clone());
                 (r, Some(t))
             }
@@ -530,9 +587,10 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
         let reason = match e {
             StepError::Local(e) => return Halt::Local(e),
             StepError::Interrupted => INTERRUPTED.to_string(),
-            StepError::Definite(r) | StepError::Doubt(r) | StepError::Refused { reason: r, .. } => {
-                r
-            }
+            StepError::Definite(r)
+            | StepError::Doubt(r)
+            | StepError::Refused { reason: r, .. }
+            | StepError::Redo { why: r, .. } => r,
         };
         let reason = crate::secrets::redact(&reason);
         let text = format!("undo failed: {reason}");

@@ -136,6 +136,7 @@ macro_rules! write_step {
                 run: undo,
             },
             no_return: $no_return,
+            sets: &[],
         }
     }};
 }
@@ -161,6 +162,7 @@ fn wait_step() -> StepDef<World, TJ> {
         reconcile: None,
         undo: Undo::Nothing,
         no_return: None,
+        sets: &[],
     }
 }
 
@@ -180,6 +182,7 @@ fn skipped_step() -> StepDef<World, TJ> {
         reconcile: None,
         undo: Undo::Nothing,
         no_return: None,
+        sets: &[],
     }
 }
 

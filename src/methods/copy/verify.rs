@@ -1,0 +1,53 @@
+//! `verify`: compare the new database with the old one before anything is
+//! switched (`--verify counts|checksum|none`). Heroku reports a transfer as
+//! succeeded even when pg_restore skipped errors.
+
+use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
+use crate::journal_v2::Journal;
+use crate::methods::copy::VERIFY;
+use crate::methods::{Ctx, Def};
+use crate::verify::VerifyMode;
+
+pub fn def<'a>() -> Def<'a> {
+    Def {
+        id: VERIFY,
+        words: "compare the new database with the old one",
+        effect: Effect::Reads,
+        skip: |j| (j.options.verify == VerifyMode::None).then(|| "--verify none".into()),
+        forward: Forward::Run(run),
+        reconcile: None,
+        undo: Undo::Nothing,
+        no_return: None,
+        sets: &[],
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
+    let mode = io.journal().options.verify;
+    // The URLs read before the window are reused (two fewer requests while
+    // the app is down); a resumed run reads them again.
+    let (source, target) = ctx.urls(io.journal())?;
+    io.polled();
+    let report = crate::verify::verify(&source, &target, mode).map_err(|e| {
+        StepError::Definite(format!(
+            "the databases could not be compared: {e}. If this machine cannot reach them, \
+             `pgmigrate resume --verify none` goes on without the comparison"
+        ))
+    })?;
+    let tables = report.tables.len();
+    if report.mismatches > 0 {
+        let (n, listing) = (report.mismatches, report.describe_mismatches());
+        io.keep(&report)?;
+        return Err(StepError::Definite(format!(
+            "the new database differs from the old one in {n} of {tables} table(s); nothing \
+             was switched:\n    {listing}\n  `pgmigrate rollback` is the way back"
+        )));
+    }
+    Ok(Done::with(
+        format!(
+            "{tables} table(s) match ({mode}) in {:.1}s",
+            report.elapsed_ms as f64 / 1000.0
+        ),
+        &report,
+    ))
+}

@@ -1,0 +1,307 @@
+//! The migration methods: each is a plan of step definitions that the
+//! engine runs (`copy` today). The steps every method shares (creating the
+//! new add-on, maintenance, scaling, the cut-over) live in `steps/`, one
+//! file each; a method's own steps live in its folder. A step reads and
+//! writes only through its context [`Ctx`] (the Heroku client, the run's
+//! limits, the progress observer, URLs kept in memory) and the journal the
+//! engine hands it.
+
+pub mod answers;
+pub mod copy;
+pub mod outputs;
+pub mod preflight;
+pub mod session;
+pub mod steps;
+pub mod store;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{Plan, StepDef, StepError};
+use crate::error::{describe_api, Error};
+use crate::heroku::types::Formation;
+use crate::heroku::{ApiError, Client};
+use crate::journal_v2::{Facts, Journal};
+
+/// Limits and switches of a run, resume or rollback.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long to wait for the new add-on to be provisioned.
+    pub provision_timeout: Duration,
+    /// How long to wait for scaled-down dynos to be gone.
+    pub drain_timeout: Duration,
+    /// A transfer that makes no progress for this long has stalled.
+    pub copy_stall_timeout: Duration,
+    /// The longest pause between two looks at a wait.
+    pub poll_cap: Duration,
+    /// The longest pause between two looks at a transfer.
+    pub copy_poll_max: Duration,
+    /// Rollback: keep the new add-on instead of destroying it.
+    pub keep_target: bool,
+    /// Proceed past a refusal that `--force` may override.
+    pub force: bool,
+    /// Stop before this step (a postponed cut-over), by id.
+    pub stop_before: Option<String>,
+    /// Set (by a signal handler) to ask the run to stop at the next
+    /// resumable point: after the request in flight and its journal record.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            provision_timeout: Duration::from_secs(30 * 60),
+            drain_timeout: Duration::from_secs(3 * 60),
+            copy_stall_timeout: Duration::from_secs(15 * 60),
+            poll_cap: Duration::from_secs(5),
+            copy_poll_max: Duration::from_secs(30),
+            keep_target: false,
+            force: false,
+            stop_before: None,
+            interrupt: None,
+        }
+    }
+}
+
+/// What a run reports while it works; rendered by the CLI.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    StepStarted(&'static str, &'static str),
+    StepDone(&'static str, String),
+    StepSkipped(&'static str, String),
+    /// A wait is still waiting: what for, and for how long so far.
+    Waiting(&'static str, String, Duration),
+    /// Copy progress.
+    Copy {
+        processed: u64,
+        total: Option<u64>,
+        elapsed: Duration,
+    },
+    UndoStarted(&'static str, &'static str),
+    UndoDone(&'static str, String),
+    UndoSkipped(&'static str, String),
+    Note(String),
+    Warning(String),
+}
+
+/// Receives [`Progress`]; the CLI's renderer implements it.
+pub trait Observer {
+    fn progress(&self, event: &Progress);
+}
+
+/// An observer that drops everything (tests, the library's own callers).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn progress(&self, _: &Progress) {}
+}
+
+/// Database URLs read live, kept in memory only (never journaled).
+#[derive(Debug, Default, Clone)]
+pub struct Urls {
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+/// What a step works with besides the journal.
+pub struct Ctx<'a> {
+    pub client: &'a Client,
+    pub settings: Settings,
+    pub observer: &'a dyn Observer,
+    pub urls: Urls,
+    /// The formation as the scale-down answered it (sizes), if seen.
+    pub live_formation: Vec<Formation>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(client: &'a Client, settings: Settings, observer: &'a dyn Observer) -> Ctx<'a> {
+        Ctx {
+            client,
+            settings,
+            observer,
+            urls: Urls::default(),
+            live_formation: Vec::new(),
+        }
+    }
+
+    pub fn warn(&self, text: impl Into<String>) {
+        self.observer.progress(&Progress::Warning(text.into()));
+    }
+
+    pub fn waiting(&self, step: &'static str, what: impl Into<String>, elapsed: Duration) {
+        self.observer
+            .progress(&Progress::Waiting(step, what.into(), elapsed));
+    }
+
+    /// Read the source and new database URLs from the app's config vars,
+    /// into memory only. The source is found through any non-pool
+    /// attachment of the source add-on, so this works before and after the
+    /// cut-over.
+    pub fn read_urls(&mut self, j: &Journal) -> Result<(), ApiError> {
+        let Some(facts) = j.facts.as_ref() else {
+            return Ok(());
+        };
+        let target_id = outputs::target_id(j);
+        let attachments = self.client.attachments(&j.app)?;
+        let config = self.client.config_vars(&j.app)?;
+        let from = &j.options.from_attachment;
+        let target_var = format!("{}_URL", j.target.attachment_name);
+        let url_of = |addon_id: &str| {
+            let mut candidates: Vec<_> = attachments
+                .iter()
+                .filter(|a| a.addon_id() == Some(addon_id) && a.namespace.is_none())
+                .collect();
+            // Prefer the journaled attachment name (stable) over others.
+            candidates.sort_by_key(|a| &a.name != from);
+            candidates
+                .iter()
+                .find_map(|a| config.get(&a.config_var()).cloned())
+        };
+        self.urls.source = url_of(&facts.source.id);
+        // The target is looked up by its own attachment first, so that
+        // DATABASE pointing at it (after the cut-over) changes nothing.
+        self.urls.target = target_id
+            .as_deref()
+            .and_then(|id| config.get(&target_var).cloned().or_else(|| url_of(id)));
+        Ok(())
+    }
+
+    /// The URLs, read now unless already known.
+    pub fn urls(&mut self, j: &Journal) -> Result<(String, String), StepError> {
+        if self.urls.source.is_none() || self.urls.target.is_none() {
+            self.read_urls(j).map_err(|e| read_error(&e))?;
+        }
+        match (self.urls.source.clone(), self.urls.target.clone()) {
+            (Some(s), Some(t)) => Ok((s, t)),
+            _ => Err(StepError::Definite(
+                "cannot read the old or new database's URL from the app's config vars".into(),
+            )),
+        }
+    }
+}
+
+/// A step definition of any method.
+pub type Def<'a> = StepDef<Ctx<'a>, Journal>;
+
+/// The facts preflight recorded, which every step after it needs.
+pub fn facts(j: &Journal) -> Result<&Facts, StepError> {
+    j.facts.as_ref().ok_or_else(|| {
+        StepError::Local(Error::Internal(
+            "the journal has no preflight facts although preflight is done".into(),
+        ))
+    })
+}
+
+/// Classify an API error of a request that changes something.
+pub fn write_error(e: &ApiError) -> StepError {
+    if e.not_applied() {
+        StepError::Definite(describe_api(e))
+    } else {
+        StepError::Doubt(describe_api(e))
+    }
+}
+
+/// Classify an API error of a read (a read never acts).
+pub fn read_error(e: &ApiError) -> StepError {
+    StepError::Definite(describe_api(e))
+}
+
+/// The plan of a method by its journaled name.
+pub fn plan<'a>(method: &str) -> Option<Plan<Ctx<'a>, Journal>> {
+    match method {
+        copy::METHOD => Some(copy::plan()),
+        _ => None,
+    }
+}
+
+/// What the app should look like now according to the journal (see
+/// [`Plan::expected`]): `maintenance` on/off, `formation` as-recorded or
+/// at-zero, `database` old or new; `None` where a request is in doubt.
+pub fn expected<'a>(
+    plan: &Plan<Ctx<'a>, Journal>,
+    j: &Journal,
+) -> std::collections::BTreeMap<&'static str, Option<&'static str>> {
+    let Some(f) = j.facts.as_ref() else {
+        return Default::default();
+    };
+    let initial = [
+        (
+            "maintenance",
+            if f.maintenance_was_on { "on" } else { "off" },
+        ),
+        ("formation", "as-recorded"),
+        ("database", "old"),
+    ];
+    plan.expected(&j.log, &initial)
+}
+
+/// The step a run is at: the first not finished (forward) or the undo
+/// under way.
+pub fn current_step(j: &Journal) -> Option<&'static str> {
+    let plan = plan(&j.log.method)?;
+    match j.log.direction {
+        crate::engine::Direction::Forward => match crate::engine::next_forward(&plan, &j.log) {
+            crate::engine::Next::Run(i) | crate::engine::Next::InDoubt(i) => Some(plan.steps[i].id),
+            crate::engine::Next::Finished => None,
+        },
+        crate::engine::Direction::Rollback => {
+            crate::engine::next_rollback(&plan, &j.log).map(|i| plan.steps[i].id)
+        }
+    }
+}
+
+/// Where the run stands, in words.
+pub fn outcome_words(j: &Journal) -> String {
+    use crate::engine::{Direction, Outcome};
+    let at = current_step(j)
+        .map(|s| format!(" at {s}"))
+        .unwrap_or_default();
+    match (j.log.direction, j.log.outcome) {
+        (_, Outcome::Completed) => "completed: the app runs on the new database".into(),
+        (_, Outcome::RolledBack) => "rolled back: the app is as it was before the run".into(),
+        (_, Outcome::Refused) => "refused: nothing was changed".into(),
+        (Direction::Forward, Outcome::InProgress) => format!("in progress{at}"),
+        (Direction::Forward, Outcome::Stopped) => format!("stopped{at}"),
+        (Direction::Rollback, Outcome::InProgress) => format!("rollback in progress{at}"),
+        (Direction::Rollback, Outcome::Stopped) => format!("rollback stopped{at}"),
+    }
+}
+
+/// What `status` answers about a run of a method, in words.
+pub fn answers(j: &Journal) -> answers::Answers {
+    match (j.log.method.as_str(), plan(&j.log.method)) {
+        (copy::METHOD, Some(p)) => copy::status::answers(&p, j),
+        _ => answers::Answers::default(),
+    }
+}
+
+/// "on" or "off".
+pub fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// A duration rounded down to a tenth of a second, for people.
+pub fn round(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64 / 100 * 100)
+}
+
+/// Bytes for people: 1.5 MB.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

@@ -1,0 +1,67 @@
+//! What steps record as their outputs in the journal (`steps[].output`),
+//! and the accessors later steps and `status` read them with. The field
+//! names are part of the journal format (`journal-format.md`), and a v1
+//! journal's `results` are upgraded into these same shapes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::journal_v2::Journal;
+
+/// Step ids shared by every method's plan.
+pub mod id {
+    pub const PREFLIGHT: &str = "preflight";
+    pub const CREATE_TARGET: &str = "create-target";
+    pub const WAIT_TARGET: &str = "wait-target";
+    pub const ALIAS_SOURCE: &str = "alias-source";
+    pub const MAINTENANCE_ON: &str = "maintenance-on";
+    pub const SCALE_DOWN: &str = "scale-down";
+    pub const WAIT_DYNOS: &str = "wait-dynos";
+    pub const PROMOTE_TARGET: &str = "promote-target";
+    pub const REPOINT_POOL: &str = "repoint-pool";
+    pub const REBIND_CONFIG: &str = "rebind-config";
+    pub const SCALE_UP: &str = "scale-up";
+    pub const MAINTENANCE_OFF: &str = "maintenance-off";
+}
+
+/// `create-target`: the new add-on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedAddon {
+    pub addon_id: String,
+}
+
+/// `wait-target`: the new database's URL, as a fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provisioned {
+    pub url_fingerprint: Option<String>,
+}
+
+/// `alias-source`: the old database's second attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    pub id: String,
+    pub name: String,
+}
+
+/// `maintenance-on` / `maintenance-off`: when (the ends of the window).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switched {
+    pub at: String,
+}
+
+/// The new add-on's id, once known.
+pub fn target_id(j: &Journal) -> Option<String> {
+    j.log
+        .output::<CreatedAddon>(id::CREATE_TARGET)
+        .map(|c| c.addon_id)
+}
+
+/// The old database's alias attachment, once known.
+pub fn alias(j: &Journal) -> Option<AttachmentRecord> {
+    j.log.output(id::ALIAS_SOURCE)
+}
+
+/// When maintenance went on and off, where known.
+pub fn window(j: &Journal) -> (Option<String>, Option<String>) {
+    let at = |id: &str| j.log.output::<Switched>(id).map(|s| s.at);
+    (at(id::MAINTENANCE_ON), at(id::MAINTENANCE_OFF))
+}

@@ -1,0 +1,320 @@
+//! `preflight`: read the app and decide whether it can be migrated,
+//! before a journal exists. Changes nothing: a refusal names the problem
+//! and the fix. Every method starts with it.
+
+use std::collections::BTreeSet;
+
+use crate::engine::{Done, Effect, Forward, Undo};
+use crate::error::{describe_api, Error};
+use crate::heroku::types::{POOL_ATTACHMENT, POOL_NAMESPACE};
+use crate::heroku::{ApiError, Client};
+use crate::journal_v2::{AddonRecord, Facts, PoolRecord, ProcessRecord, RunOptions};
+use crate::methods::outputs::id;
+use crate::methods::Def;
+use crate::secrets::fingerprint;
+use crate::steps;
+
+/// The plan's first step: done when the journal is written (preflight runs
+/// before it), so it never runs from a journal.
+pub fn def<'a>() -> Def<'a> {
+    Def {
+        id: id::PREFLIGHT,
+        words: "check the app, the source database and the plan",
+        effect: Effect::Reads,
+        skip: |_| None,
+        forward: Forward::Run(|_, _| Ok(Done::words("preflight passed"))),
+        reconcile: None,
+        undo: Undo::Nothing,
+        no_return: None,
+        sets: &[],
+    }
+}
+
+/// Everything preflight reads, gathered before anything changes.
+pub struct PreflightReading {
+    pub facts: Facts,
+    pub warnings: Vec<String>,
+}
+
+/// Preflight: read the app and decide whether it can be migrated. Changes
+/// nothing. `force` allows a target plan equal to the source's.
+pub fn preflight(
+    client: &Client,
+    app: &str,
+    options: &RunOptions,
+    force: bool,
+) -> Result<PreflightReading, Error> {
+    tracing::info!(app, to = %options.to_plan, from = %options.from_attachment, "preflight");
+    let api = |context: &str| {
+        let context = context.to_string();
+        move |source: ApiError| preflight_api_error(app, &context, source)
+    };
+    let app_info = client.app(app).map_err(api("reading the app"))?;
+    let attachments = client
+        .attachments(app)
+        .map_err(api("listing the app's add-on attachments"))?;
+    let from = &options.from_attachment;
+    let source_att = attachments
+        .iter()
+        .find(|a| &a.name == from && a.namespace.is_none())
+        .ok_or_else(|| Error::Preflight {
+            problem: format!("{app} has no add-on attached as {from}."),
+            fix: if from == "DATABASE" {
+                format!(
+                    "attach the database to move as DATABASE (`heroku addons:attach ADDON \
+                     --as DATABASE --app {app}`), or name its attachment with --from"
+                )
+            } else {
+                format!("check the name with `heroku addons --app {app}` and pass it to --from")
+            },
+        })?;
+    let source_id = source_att.addon_id().unwrap_or_default().to_string();
+    let addon = client
+        .addon(if source_id.is_empty() {
+            source_att.addon.name.as_deref().unwrap_or_default()
+        } else {
+            &source_id
+        })
+        .map_err(api("reading the source add-on"))?;
+    if !addon.is_postgres() {
+        return Err(Error::Preflight {
+            problem: format!(
+                "{from} on {app} is the add-on {} ({}), which is not Heroku Postgres.",
+                addon.name,
+                addon.plan_name().unwrap_or("unknown plan")
+            ),
+            fix: "pgmigrate moves heroku-postgresql add-ons only; pass --from with the \
+                  attachment of a Heroku Postgres database"
+                .into(),
+        });
+    }
+    let db = client
+        .database(&addon.id)
+        .map_err(api("reading the source database"))?;
+    if let Some(leader) = db.leader_name() {
+        return Err(Error::Preflight {
+            problem: format!(
+                "{} ({from}) is a follower of {leader}: a read-only replica.",
+                addon.name
+            ),
+            fix: format!(
+                "migrate the leader instead, or unfollow first (`heroku pg:unfollow {} --app \
+                 {app}`)",
+                addon.name
+            ),
+        });
+    }
+    let mut warnings = Vec::new();
+    // A transfer copies what the default credential can read (`heroku
+    // pg:copy` warns the same). Essential plans have no other credentials
+    // and answer this with an error: that, or any failure, means no warning.
+    match client.credentials(&addon.name) {
+        Ok(creds) if creds.len() > 1 => {
+            let others: Vec<&str> = creds
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|n| *n != "default")
+                .collect();
+            warnings.push(format!(
+                "{} has credentials besides the default one ({}): a Heroku transfer copies only \
+                 the data the default credential can read, and the new database will not have \
+                 those credentials. Check that they own no data of their own, and create them \
+                 again afterwards (`heroku pg:credentials:create`)",
+                addon.name,
+                others.join(", ")
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(
+            error = %describe_api(&e),
+            "could not list the source's credentials"
+        ),
+    }
+    let source_plan = addon.plan_name().unwrap_or_default().to_string();
+    if source_plan == options.to_plan && !force {
+        return Err(Error::Preflight {
+            problem: format!(
+                "{} is already on {}; migrating to the same plan only copies the data.",
+                addon.name, options.to_plan
+            ),
+            fix: "choose another plan with --to, or pass --force to copy to a new add-on of \
+                  the same plan"
+                .into(),
+        });
+    }
+    let plan_name = options
+        .to_plan
+        .split_once(':')
+        .map(|(_, p)| p)
+        .unwrap_or(&options.to_plan);
+    match client.plan("heroku-postgresql", &options.to_plan) {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {
+            // Heroku always knows the heroku-postgresql service, so a 404
+            // for the service too means this API does not serve plan
+            // lookups (a partial implementation of Heroku's API, not
+            // Heroku): the plan is then checked when the add-on is created,
+            // which changes nothing on the app if it is refused.
+            match client.addon_service("heroku-postgresql") {
+                Ok(_) => {
+                    return Err(Error::Preflight {
+                        problem: format!("Heroku has no Postgres plan named {plan_name}."),
+                        fix: "list the plans with `heroku addons:plans heroku-postgresql` and \
+                              pass one to --to"
+                            .into(),
+                    })
+                }
+                Err(s) if s.is_not_found() => warnings.push(format!(
+                    "this API does not serve plan lookups, so {} is checked only when the \
+                     target add-on is created",
+                    options.to_plan
+                )),
+                Err(s) => return Err(preflight_api_error(app, "checking the target plan", s)),
+            }
+        }
+        Err(e) => return Err(preflight_api_error(app, "checking the target plan", e)),
+    }
+    let formation = client
+        .formation(app)
+        .map_err(api("reading the formation"))?;
+    let dynos = client.dynos(app).map_err(api("listing the dynos"))?;
+    let config = client
+        .config_vars(app)
+        .map_err(api("reading the config vars"))?;
+    let source_var = source_att.config_var();
+    let source_url = config.get(&source_var).ok_or_else(|| Error::Preflight {
+        problem: format!("{app} has no config var {source_var} for its {from} attachment."),
+        fix: format!(
+            "check the attachment with `heroku addons:info {} --app {app}`",
+            addon.name
+        ),
+    })?;
+    let owned: BTreeSet<String> = attachments.iter().map(|a| a.config_var()).collect();
+    let rebind_vars = steps::rebind_candidates(&config, source_url, &owned);
+    let source_other_attachments = attachments
+        .iter()
+        .filter(|a| {
+            a.addon_id() == Some(addon.id.as_str()) && a.namespace.is_none() && &a.name != from
+        })
+        .map(|a| a.name.clone())
+        .collect();
+    let pool = attachments
+        .iter()
+        .find(|a| {
+            a.name == POOL_ATTACHMENT
+                && a.namespace.as_deref() == Some(POOL_NAMESPACE)
+                && a.addon_id() == Some(addon.id.as_str())
+        })
+        .map(|a| PoolRecord {
+            attachment_id: a.id.clone(),
+            name: a.name.clone(),
+        });
+    let one_offs = steps::one_off_names(&dynos);
+    if !one_offs.is_empty() {
+        return Err(one_off_error(app, &one_offs));
+    }
+    if formation.iter().all(|f| f.quantity == 0) {
+        warnings.push(format!(
+            "{app} has no dynos running; nothing will be scaled."
+        ));
+    }
+    Ok(PreflightReading {
+        facts: Facts {
+            app_id: app_info.id,
+            maintenance_was_on: app_info.maintenance,
+            formation: formation
+                .iter()
+                .map(|f| ProcessRecord {
+                    process_type: f.process_type.clone(),
+                    quantity: f.quantity,
+                    size: f.size_name().map(str::to_string),
+                })
+                .collect(),
+            source: AddonRecord {
+                id: addon.id.clone(),
+                name: addon.name.clone(),
+                plan: source_plan,
+            },
+            source_url_fingerprint: fingerprint(source_url),
+            source_other_attachments,
+            rebind_vars,
+            pool,
+            source_bytes: db.data_size(),
+        },
+        warnings,
+    })
+}
+
+/// What preflight found, in one line.
+pub fn summary(j: &crate::journal_v2::Journal) -> String {
+    let Some(f) = j.facts.as_ref() else {
+        return "preflight passed".into();
+    };
+    format!(
+        "{} ({}) → {}; formation {}; maintenance {}; {} var(s) to rebind{}",
+        f.source.name,
+        f.source.plan,
+        j.options.to_plan,
+        if f.formation.is_empty() {
+            "empty".to_string()
+        } else {
+            f.formation
+                .iter()
+                .map(|p| format!("{}={}", p.process_type, p.quantity))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        crate::methods::on_off(f.maintenance_was_on),
+        f.rebind_vars.len(),
+        if f.pool.is_some() {
+            "; connection pooler present"
+        } else {
+            ""
+        }
+    )
+}
+
+fn one_off_error(app: &str, names: &[&str]) -> Error {
+    Error::Preflight {
+        problem: format!(
+            "one-off dynos are running on {app}: {}. Scaling does not stop them, and they \
+             could write to the old database during the copy.",
+            names.join(", ")
+        ),
+        fix: format!(
+            "let them finish or stop them (`heroku ps:stop {} --app {app}`), then run again",
+            names[0]
+        ),
+    }
+}
+
+fn preflight_api_error(app: &str, context: &str, source: ApiError) -> Error {
+    match (source.status(), source.error_id()) {
+        (Some(404), _) if context == "reading the app" => Error::Preflight {
+            problem: format!("Heroku has no app named {app} that this account can see."),
+            fix: "check the name with `heroku apps`, and that HEROKU_API_KEY or ~/.netrc \
+                  belongs to an account with access to it"
+                .into(),
+        },
+        (Some(401), _) => Error::Preflight {
+            problem: "Heroku refused the API token (401 unauthorized).".into(),
+            fix: "log in again (`heroku login`) or set HEROKU_API_KEY to a valid token \
+                  (`heroku authorizations:create`)"
+                .into(),
+        },
+        (Some(403), _) => Error::Preflight {
+            problem: format!(
+                "this account may not change {app} (403 {}).",
+                source.error_id().unwrap_or("forbidden")
+            ),
+            fix: format!(
+                "ask an owner of {app} for the operate/deploy/manage permissions, or use their \
+                 token"
+            ),
+        },
+        _ => Error::Api {
+            context: format!("preflight failed while {context}"),
+            source: Box::new(source),
+        },
+    }
+}

@@ -1,0 +1,427 @@
+//! A run of a method's plan against one app: take the app's lock, read or
+//! create its journal, check the live app against what the journal
+//! expects, and hand the plan to the engine forward (`run`, `resume`) or
+//! back (`rollback`). The engine's halts become the errors users see.
+
+use std::time::Duration;
+
+use crate::engine::runner::{Halt, StepEvent};
+use crate::engine::{self, EventKind, Outcome, Plan, Runner, RunnerSettings, StepState};
+use crate::error::Error;
+use crate::heroku::Client;
+use crate::journal::Home;
+use crate::journal_v2::{Journal, RunOptions};
+use crate::lock::AppLock;
+use crate::methods::outputs::id;
+use crate::methods::{on_off, preflight, Ctx, Observer, Progress, Settings};
+use crate::steps;
+
+use super::store::Writer;
+
+/// How often one process reconciles and retries a request whose outcome
+/// was lost before it stops and leaves the step in doubt.
+const MAX_DOUBT_RETRIES: u32 = 3;
+
+/// What `run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub app: String,
+    pub options: RunOptions,
+    /// The method to run (`copy`).
+    pub method: &'static str,
+}
+
+/// One journaled run, open for resuming or rolling back.
+pub struct Session<'a> {
+    ctx: Ctx<'a>,
+    writer: Writer,
+    plan: Plan<Ctx<'a>, Journal>,
+}
+
+/// The method's plan for a journal, or why there is none.
+fn plan_of<'a>(j: &Journal, path: &std::path::Path) -> Result<Plan<Ctx<'a>, Journal>, Error> {
+    let corrupt = |problem: String| Error::JournalCorrupt {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let plan = super::plan(&j.log.method).ok_or_else(|| {
+        corrupt(format!(
+            "its method {:?} is not one this pgmigrate knows (a newer pgmigrate may)",
+            j.log.method
+        ))
+    })?;
+    j.log.validate(plan.method, &plan.ids()).map_err(corrupt)?;
+    Ok(plan)
+}
+
+/// Begin a new run: lock, refuse if the last run is unfinished, preflight,
+/// then journal and run every step.
+pub fn start(
+    client: &Client,
+    home: &Home,
+    request: &RunRequest,
+    settings: Settings,
+    observer: &dyn Observer,
+) -> Result<Journal, Error> {
+    let app = &request.app;
+    // Check that the home is usable before reading anything.
+    home.ensure_dir(&home.app_dir(app))?;
+    let lock = AppLock::acquire(home, app, "run")?;
+    if let Some((last, _)) = super::store::latest(home, app)? {
+        if last.log.outcome.is_unfinished() {
+            return Err(Error::Unfinished {
+                app: app.clone(),
+                state: super::outcome_words(&last),
+                run_id: last.run_id,
+            });
+        }
+    }
+    let plan = super::plan(request.method)
+        .ok_or_else(|| Error::Usage(format!("no method named {}", request.method)))?;
+    let started = crate::journal::now();
+    observer.progress(&Progress::StepStarted(id::PREFLIGHT, plan.steps[0].words));
+    let reading = preflight::preflight(client, app, &request.options, settings.force)?;
+    for w in &reading.warnings {
+        observer.progress(&Progress::Warning(w.clone()));
+    }
+    let previous = home.run_ids(app)?.pop();
+    let run_id = loop {
+        let id = crate::migrate::new_run_id();
+        if previous.as_ref().is_none_or(|p| id > *p) {
+            break id;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut journal = Journal::new(
+        run_id.clone(),
+        app.clone(),
+        request.options.clone(),
+        crate::migrate::target_plan(app, &run_id),
+        plan.method,
+        &plan.ids(),
+    );
+    journal.facts = Some(reading.facts);
+    let at = crate::journal::now();
+    let summary = preflight::summary(&journal);
+    {
+        let log = &mut journal.log;
+        let mark = |log: &mut engine::Log, t, at: &str| {
+            log.apply(id::PREFLIGHT, t, at)
+                .map_err(|e| Error::Internal(e.to_string()))
+        };
+        mark(log, engine::Transition::Begin, &started)?;
+        mark(log, engine::Transition::Succeed(None), &at)?;
+        log.push_event(
+            Some(id::PREFLIGHT),
+            EventKind::Note,
+            &format!("preflight passed; {summary}"),
+            &at,
+        );
+    }
+    let writer = Writer::create(home, lock, journal)?;
+    observer.progress(&Progress::StepDone(id::PREFLIGHT, summary));
+    let mut s = Session {
+        ctx: Ctx::new(client, settings, observer),
+        writer,
+        plan,
+    };
+    s.forward()?;
+    Ok(s.journal().clone())
+}
+
+impl<'a> Session<'a> {
+    /// Open the app's latest run (to resume or roll back): lock and load.
+    pub fn open(
+        client: &'a Client,
+        home: &Home,
+        app: &str,
+        command: &str,
+        settings: Settings,
+        observer: &'a dyn Observer,
+    ) -> Result<Session<'a>, Error> {
+        let lock = AppLock::acquire(home, app, command)?;
+        let (journal, path) = super::store::latest(home, app)?.ok_or_else(|| Error::NoRun {
+            app: app.to_string(),
+            home: home.root().to_path_buf(),
+        })?;
+        let plan = plan_of(&journal, &path)?;
+        Ok(Session {
+            ctx: Ctx::new(client, settings, observer),
+            writer: Writer::open(lock, path, journal),
+            plan,
+        })
+    }
+
+    pub fn journal(&self) -> &Journal {
+        use crate::engine::Store;
+        self.writer.journal()
+    }
+
+    fn runner_settings(&self) -> RunnerSettings {
+        RunnerSettings {
+            stop_before: self.ctx.settings.stop_before.clone(),
+            max_doubt_retries: MAX_DOUBT_RETRIES,
+            interrupt: self.ctx.settings.interrupt.clone(),
+            force: self.ctx.settings.force,
+        }
+    }
+
+    /// Change the verify mode of the run (`resume --verify`), journaled.
+    /// A verify step that failed is run again under the new mode.
+    pub fn set_verify(&mut self, mode: crate::verify::VerifyMode) -> Result<(), Error> {
+        use crate::engine::Store;
+        let at = crate::journal::now();
+        let verify = super::copy::VERIFY;
+        self.writer.update(&mut |j: &mut Journal| {
+            let was = j.options.verify;
+            j.options.verify = mode;
+            if j.log.state(verify) == Some(StepState::Failed) {
+                let _ = j.log.apply(
+                    verify,
+                    engine::Transition::Reset("verify mode changed".into()),
+                    &at,
+                );
+            }
+            j.log.push_event(
+                Some(verify),
+                EventKind::Note,
+                &format!("verify mode changed from {was} to {mode} on resume"),
+                &at,
+            );
+        })
+    }
+
+    /// Resume: continue forward from wherever the journal stands.
+    pub fn resume(&mut self) -> Result<Journal, Error> {
+        use crate::engine::Store;
+        let j = self.journal().clone();
+        if j.log.direction == engine::Direction::Rollback && j.log.outcome != Outcome::RolledBack {
+            return Err(Error::Usage(format!(
+                "the last run of {app} ({}) is being rolled back; finish that with `pgmigrate \
+                 rollback --app {app}`",
+                j.run_id,
+                app = j.app
+            )));
+        }
+        if !j.log.outcome.is_unfinished() {
+            return Err(Error::Usage(format!(
+                "the last run of {app} ({}) is {}: there is nothing to resume. `pgmigrate status \
+                 --app {app}` shows it.",
+                j.run_id,
+                super::outcome_words(&j),
+                app = j.app
+            )));
+        }
+        self.check_drift()?;
+        let at = crate::journal::now();
+        self.writer.update(&mut |j: &mut Journal| {
+            j.log.outcome = Outcome::InProgress;
+            j.log
+                .push_event(None, EventKind::Note, "resume started", &at);
+        })?;
+        self.forward()?;
+        Ok(self.journal().clone())
+    }
+
+    fn forward(&mut self) -> Result<(), Error> {
+        let settings = self.runner_settings();
+        let watch = watcher(&self.plan, self.ctx.observer);
+        let runner = Runner::new(&self.plan, settings, &watch);
+        let result = runner.forward(&mut self.ctx, &mut self.writer);
+        result.map_err(|h| self.halt_error(h, "the migration"))
+    }
+
+    /// Roll the run back step by step, journaling each undo.
+    pub fn rollback(&mut self) -> Result<Journal, Error> {
+        let j = self.journal().clone();
+        if j.log.outcome == Outcome::RolledBack {
+            return Err(Error::Usage(format!(
+                "the last run of {} ({}) is already rolled back",
+                j.app, j.run_id
+            )));
+        }
+        if j.log.outcome == Outcome::Refused {
+            return Err(Error::Usage(format!(
+                "the last run of {} ({}) changed nothing: there is nothing to roll back",
+                j.app, j.run_id
+            )));
+        }
+        // Refused past a point of no return before anything is read.
+        if let Some((_, nr)) = self.plan.passed_no_return(&j.log) {
+            if !(nr.force_allows && self.ctx.settings.force) {
+                return Err(no_return_error(&j.app, nr));
+            }
+        }
+        self.check_drift()?;
+        let settings = self.runner_settings();
+        let watch = watcher(&self.plan, self.ctx.observer);
+        let runner = Runner::new(&self.plan, settings, &watch);
+        let result = runner.rollback(&mut self.ctx, &mut self.writer);
+        result.map_err(|h| self.halt_error(h, crate::error::ROLLBACK_VERB))?;
+        Ok(self.journal().clone())
+    }
+
+    fn halt_error(&self, h: Halt, verb: &'static str) -> Error {
+        let j = self.journal();
+        match h {
+            Halt::Local(e) => e,
+            Halt::Paused { step } => Error::Stopped {
+                verb,
+                app: j.app.clone(),
+                run_id: j.run_id.clone(),
+                step: step.to_string(),
+                reason: "stopped here as asked by --stop-before".into(),
+            },
+            Halt::Stopped { step, reason } => Error::Stopped {
+                verb,
+                app: j.app.clone(),
+                run_id: j.run_id.clone(),
+                step: step.to_string(),
+                reason,
+            },
+            Halt::Refused { reason, fix, .. } => Error::Preflight {
+                problem: format!("Heroku refused to create the target add-on: {reason}"),
+                fix,
+            },
+            Halt::PastNoReturn { no_return, .. } => no_return_error(&j.app, no_return),
+        }
+    }
+
+    /// Compare the live app with what the journal expects; stop and show
+    /// the differences unless `--force`.
+    pub fn check_drift(&mut self) -> Result<(), Error> {
+        use crate::engine::Store;
+        let j = self.journal().clone();
+        let Some(facts) = j.facts.as_ref() else {
+            return Ok(());
+        };
+        let app = &j.app;
+        let client = self.ctx.client;
+        let expect = super::expected(&self.plan, &j);
+        let api = |context: &'static str| {
+            move |source: crate::heroku::ApiError| Error::Api {
+                context: format!("checking the live app ({context})"),
+                source: Box::new(source),
+            }
+        };
+        let mut diffs = Vec::new();
+        if let Some(Some(m)) = expect.get("maintenance") {
+            let want = *m == "on";
+            let live = client.app(app).map_err(api("app"))?.maintenance;
+            if live != want {
+                diffs.push(format!(
+                    "maintenance is {}, the journal expects {}",
+                    on_off(live),
+                    on_off(want)
+                ));
+            }
+        }
+        if let Some(Some(f)) = expect.get("formation") {
+            let zero = *f == "at-zero";
+            let live = client.formation(app).map_err(api("formation"))?;
+            let ok = if zero {
+                steps::running_types(facts).iter().all(|p| {
+                    live.iter()
+                        .any(|l| l.process_type == p.process_type && l.quantity == 0)
+                })
+            } else {
+                steps::formation_matches(&facts.formation, &live)
+            };
+            if !ok {
+                let show = |it: Vec<(String, u32)>| {
+                    it.iter()
+                        .map(|(t, q)| format!("{t}={q}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                diffs.push(format!(
+                    "the formation is {}, the journal expects {}",
+                    show(
+                        live.iter()
+                            .map(|f| (f.process_type.clone(), f.quantity))
+                            .collect()
+                    ),
+                    if zero {
+                        "every process type at zero".to_string()
+                    } else {
+                        show(
+                            facts
+                                .formation
+                                .iter()
+                                .map(|p| (p.process_type.clone(), p.quantity))
+                                .collect(),
+                        )
+                    }
+                ));
+            }
+        }
+        if let Some(Some(d)) = expect.get("database") {
+            let on_target = *d == "new";
+            let from = &j.options.from_attachment;
+            let atts = client.attachments(app).map_err(api("attachments"))?;
+            let live = atts
+                .iter()
+                .find(|a| &a.name == from && a.namespace.is_none())
+                .and_then(|a| a.addon_id().map(str::to_string));
+            let want = if on_target {
+                super::outputs::target_id(&j)
+            } else {
+                Some(facts.source.id.clone())
+            };
+            if live != want {
+                diffs.push(format!(
+                    "{from} is attached to {}, the journal expects the {} database",
+                    live.as_deref().unwrap_or("nothing"),
+                    if on_target { "new" } else { "old" }
+                ));
+            }
+        }
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        if self.ctx.settings.force {
+            let text = format!("drift ignored (--force): {}", diffs.join("; "));
+            self.ctx.warn(text.clone());
+            let at = crate::journal::now();
+            return self.writer.update(&mut |j: &mut Journal| {
+                j.log.push_event(None, EventKind::Note, &text, &at)
+            });
+        }
+        Err(Error::Usage(format!(
+            "{app} was changed outside pgmigrate since the journal was written:\n  - {}\n  \
+             help: put it back as the journal expects, or pass --force to proceed from the app \
+             as it is now.",
+            diffs.join("\n  - ")
+        )))
+    }
+}
+
+/// Turns the engine's step events into [`Progress`] for the observer.
+fn watcher<'p, C, J>(
+    plan: &'p Plan<C, J>,
+    observer: &'p dyn Observer,
+) -> impl Fn(StepEvent<'_>) + 'p {
+    move |e| {
+        let words = |id: &str| plan.step(id).map(|s| s.words).unwrap_or("");
+        observer.progress(&match e {
+            StepEvent::Started(id) => Progress::StepStarted(id, words(id)),
+            StepEvent::Skipped(id, why) => Progress::StepSkipped(id, why.into()),
+            StepEvent::Done(id, d) => Progress::StepDone(id, d.into()),
+            StepEvent::UndoStarted(id, undo) => Progress::UndoStarted(id, undo),
+            StepEvent::UndoDone(id, d) => Progress::UndoDone(id, d.into()),
+            StepEvent::UndoSkipped(id, d) => Progress::UndoSkipped(id, d.into()),
+        });
+    }
+}
+
+fn no_return_error(app: &str, nr: engine::NoReturn) -> Error {
+    Error::Usage(if nr.force_allows {
+        format!(
+            "{app} {}.\n  help: copy that data back yourself first, or pass --force to roll \
+             back anyway.",
+            nr.why
+        )
+    } else {
+        format!("{app} {}: rollback cannot undo that.", nr.why)
+    })
+}
