@@ -182,3 +182,220 @@ pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Pat
         journal_path: journal_path.display().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Transition;
+    use crate::journal_v2::{AddonRecord, Facts, ProcessRecord, RunOptions, TargetPlan};
+    use crate::methods::copy;
+
+    fn sample() -> Journal {
+        let plan = copy::plan();
+        let mut j = Journal::new(
+            "20261124T221312Z-3f9a1c2b".into(),
+            "demo-app".into(),
+            RunOptions {
+                to_plan: "heroku-postgresql:essential-0".into(),
+                from_attachment: "DATABASE".into(),
+                verify: crate::verify::VerifyMode::Counts,
+            },
+            TargetPlan {
+                addon_name: "demo-app-pgmigrate-3f9a1c2b".into(),
+                attachment_name: "PGMIGRATE_3F9A1C2B".into(),
+            },
+            copy::METHOD,
+            &plan.ids(),
+        );
+        j.facts = Some(Facts {
+            app_id: "app-id".into(),
+            maintenance_was_on: false,
+            formation: vec![ProcessRecord {
+                process_type: "web".into(),
+                quantity: 2,
+                size: Some("standard-2X".into()),
+            }],
+            source: AddonRecord {
+                id: "src-id".into(),
+                name: "postgresql-old-123".into(),
+                plan: "heroku-postgresql:mini".into(),
+            },
+            source_url_fingerprint: "sha256:0123456789abcdef".into(),
+            source_other_attachments: vec![],
+            rebind_vars: vec!["COPY_URL".into()],
+            pool: None,
+            source_bytes: Some(1000),
+        });
+        j
+    }
+
+    /// Mark every step up to and including `upto` done (skipping the
+    /// ones the sample app does not need).
+    fn done(j: &mut Journal, upto: &str) {
+        let plan = copy::plan();
+        for s in &plan.steps {
+            if j.log.state(s.id) == Some(StepState::Pending) {
+                if let Some(why) = (s.skip)(j) {
+                    j.log.apply(s.id, Transition::Skip(why), "t").unwrap();
+                } else {
+                    j.log.apply(s.id, Transition::Begin, "t").unwrap();
+                    j.log.apply(s.id, Transition::Succeed(None), "t").unwrap();
+                }
+            }
+            if s.id == upto {
+                break;
+            }
+        }
+    }
+
+    fn value(r: &StatusReport, key: &str) -> &'static str {
+        r.answers.get(key).unwrap().value
+    }
+
+    #[test]
+    fn expectations_follow_done_steps_doubt_and_undos() {
+        let plan = copy::plan();
+        let mut j = sample();
+        let e = crate::methods::expected(&plan, &j);
+        assert_eq!(e["maintenance"], Some("off"));
+        assert_eq!(e["formation"], Some("as-recorded"));
+        assert_eq!(e["database"], Some("old"));
+        done(&mut j, "scale-down");
+        let e = crate::methods::expected(&plan, &j);
+        assert_eq!(e["maintenance"], Some("on"));
+        assert_eq!(e["formation"], Some("at-zero"));
+        done(&mut j, "verify");
+        j.log
+            .apply("promote-target", Transition::Begin, "t")
+            .unwrap();
+        assert_eq!(crate::methods::expected(&plan, &j)["database"], None);
+        j.log
+            .apply("promote-target", Transition::Succeed(None), "t")
+            .unwrap();
+        done(&mut j, "maintenance-off");
+        let e = crate::methods::expected(&plan, &j);
+        assert_eq!(e["maintenance"], Some("off"));
+        assert_eq!(e["formation"], Some("as-recorded"));
+        assert_eq!(e["database"], Some("new"));
+        for s in [
+            "maintenance-off",
+            "scale-up",
+            "rebind-config",
+            "promote-target",
+        ] {
+            j.log.apply(s, Transition::UndoBegin, "t").unwrap();
+            j.log
+                .apply(s, Transition::UndoEnd(StepState::Done), "t")
+                .unwrap();
+        }
+        let e = crate::methods::expected(&plan, &j);
+        assert_eq!(e["maintenance"], Some("on"));
+        assert_eq!(e["formation"], Some("at-zero"));
+        assert_eq!(e["database"], Some("old"));
+    }
+
+    #[test]
+    fn answers_for_a_run_stopped_mid_copy() {
+        let mut j = sample();
+        done(&mut j, "start-copy");
+        j.log.apply("wait-copy", Transition::Begin, "t").unwrap();
+        j.log
+            .apply(
+                "wait-copy",
+                Transition::Keep(serde_json::json!({"uuid": "t-1", "num": 1,
+                    "succeeded": false, "processed_bytes": 5, "source_bytes": 10,
+                    "finished_at": null})),
+                "t",
+            )
+            .unwrap();
+        j.log
+            .apply("wait-copy", Transition::Fail("failed".into()), "t")
+            .unwrap();
+        j.log.outcome = Outcome::Stopped;
+        let r = report(&j, None, std::path::Path::new("/x"));
+        assert_eq!(value(&r, "copy"), "failed");
+        assert_eq!(value(&r, "database_url"), "old");
+        assert_eq!(value(&r, "rebinding"), "none");
+        assert_eq!(value(&r, "maintenance"), "changed");
+        assert_eq!(value(&r, "formation"), "at-zero");
+        assert_eq!(value(&r, "target_addon"), "exists");
+        assert_eq!(r.summary, "stopped at wait-copy");
+        assert_eq!(r.method, "copy");
+        assert!(r.next_commands[0].starts_with("pgmigrate resume --app demo-app"));
+        assert!(r.next_commands[1].starts_with("pgmigrate rollback --app demo-app"));
+    }
+
+    #[test]
+    fn partly_rebound_and_in_doubt() {
+        let mut j = sample();
+        done(&mut j, "repoint-pool");
+        let r = report(&j, None, std::path::Path::new("/x"));
+        assert_eq!(value(&r, "rebinding"), "partly");
+        assert_eq!(value(&r, "database_url"), "new");
+        j.log
+            .apply("rebind-config", Transition::Begin, "t")
+            .unwrap();
+        let r = report(&j, None, std::path::Path::new("/x"));
+        assert_eq!(value(&r, "rebinding"), "in-doubt");
+        assert!(r
+            .steps
+            .iter()
+            .any(|s| s.name == "rebind-config" && s.in_doubt));
+    }
+
+    #[test]
+    fn a_completed_run_names_the_old_addon_and_needs_force_to_roll_back() {
+        let mut j = sample();
+        done(&mut j, "maintenance-off");
+        let r = report(&j, None, std::path::Path::new("/x"));
+        assert_eq!(value(&r, "rebinding"), "fully");
+        assert_eq!(value(&r, "maintenance"), "as-before");
+        assert_eq!(value(&r, "formation"), "as-before");
+        j.log.outcome = Outcome::Completed;
+        let r = report(&j, None, std::path::Path::new("/x"));
+        assert!(r.next_commands[0].contains("addons:destroy postgresql-old-123"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["status_version"], 1);
+        assert_eq!(json["method"], "copy");
+        assert_eq!(json["steps"][0]["state"], "done");
+        assert_eq!(json["answers"]["copy"]["value"], "succeeded");
+        // Stopped after the scale-up: rollback needs --force.
+        j.log.outcome = Outcome::Stopped;
+        let r = report(&j, None, std::path::Path::new("/x"));
+        assert!(r.next_commands[1].ends_with("--force (the app has run on the new database)"));
+    }
+
+    #[test]
+    fn a_live_process_is_waited_for() {
+        let h = Holder {
+            pid: 1,
+            host: "h".into(),
+            started_at: "t".into(),
+            command: "run".into(),
+        };
+        let r = report(&sample(), Some(h), std::path::Path::new("/x"));
+        assert!(r.next_commands[0].starts_with("wait"));
+    }
+
+    #[test]
+    fn golden_v1_journals_read_as_copy_runs() {
+        for (name, summary) in [
+            ("stopped-before-cutover", "stopped at promote-target"),
+            ("stopped-before-maintenance", "stopped at maintenance-on"),
+            ("completed", "completed: the app runs on the new database"),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/journals/v1")
+                .join(format!("{name}.json"));
+            let j = crate::journal_v2::decode(&std::fs::read(&path).unwrap()).unwrap();
+            let plan = copy::plan();
+            j.log.validate(plan.method, &plan.ids()).unwrap();
+            let r = report(&j, None, &path);
+            assert_eq!(r.summary, summary, "{name}");
+            assert_eq!(value(&r, "target_addon"), "exists", "{name}");
+            if name != "stopped-before-maintenance" {
+                assert_eq!(value(&r, "copy"), "succeeded", "{name}");
+            }
+        }
+    }
+}
