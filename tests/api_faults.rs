@@ -222,12 +222,7 @@ fn a_target_that_fails_to_provision_stops_and_rolls_back() {
     )]);
     let before = common::shape(&env.app(APP));
     let out = run(&env, &[]);
-    stopped(
-        &env,
-        &out,
-        "wait-target",
-        &["was deprovisioned while provisioning"],
-    );
+    stopped(&env, &out, "wait-target", &["Heroku could not create it"]);
     env.run(&["rollback", "-a", APP, "--confirm", APP]).ok();
     assert_eq!(common::shape(&env.app(APP)), before);
 }
@@ -389,24 +384,5 @@ fn an_outage_during_preflight_changes_nothing_and_says_to_run_again() {
     untouched(&env, &before);
     env.sandbox.clear_faults();
     run(&env, &[]).ok();
-    completed(&env);
-}
-
-#[test]
-fn a_data_api_without_wait_status_goes_by_the_add_on_state() {
-    // Heroku answers 404 for wait_status only just after creation; an API
-    // that never serves it would otherwise hold the run until the
-    // provision timeout. After a grace period (20 s) the add-on's own
-    // `provisioned` state is taken, with a warning.
-    let env = env_with(vec![fault(
-        "GET",
-        "/wait_status",
-        0,
-        status(404, "not_found", None),
-    )]);
-    run(&env, &[])
-        .ok()
-        .stdout_has("has no wait_status")
-        .stdout_has("going by the add-on's state");
     completed(&env);
 }

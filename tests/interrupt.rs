@@ -18,9 +18,10 @@ fn slow_copy() -> Env {
     Env::with(s)
 }
 
-/// Start a run and return once its stdout shows `marker`.
+/// Start a run and return once its stdout shows `marker`. The app has a
+/// connection pooler, so the target is a plan that can pool.
 fn start_until(env: &Env, marker: &str) -> Child {
-    let mut c = env.command(&["run", "-a", APP, "--confirm", APP]);
+    let mut c = env.command(&["run", "-a", APP, "--confirm", APP, "--to", "premium-0"]);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn");
     let out = child.stdout.take().expect("stdout");

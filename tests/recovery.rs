@@ -274,6 +274,7 @@ fn drift_stops_resume_and_rollback_unless_forced() {
     let agent = ureq::AgentBuilder::new().build();
     agent
         .patch(&format!("{}/apps/{APP}", env.sandbox.base_url()))
+        .set("Accept", "application/vnd.heroku+json; version=3")
         .set("Authorization", &format!("Bearer {token}"))
         .send_json(serde_json::json!({"maintenance": false}))
         .unwrap();
