@@ -2232,3 +2232,29 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::essential_tier;
+
+    #[test]
+    fn essential_tier_follows_the_official_cli() {
+        for plan in [
+            "heroku-postgresql:essential-0",
+            "essential-2",
+            "heroku-postgresql:mini",
+            "basic",
+            "heroku-postgresql:dev",
+        ] {
+            assert!(essential_tier(plan), "{plan}");
+        }
+        for plan in [
+            "heroku-postgresql:standard-0",
+            "premium-0",
+            "heroku-postgresql:private-2",
+            "shield-0",
+        ] {
+            assert!(!essential_tier(plan), "{plan}");
+        }
+    }
+}

@@ -1681,3 +1681,37 @@ fn random_u64() -> u64 {
     );
     h.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{accepts_v3, is_essential_plan};
+
+    #[test]
+    fn the_accept_header_must_ask_for_version_3() {
+        assert!(accepts_v3(Some("application/vnd.heroku+json; version=3")));
+        assert!(accepts_v3(Some(
+            "application/vnd.heroku+json;version=3.sdk"
+        )));
+        assert!(accepts_v3(Some(
+            "application/json, application/vnd.heroku+json; version=3"
+        )));
+        for bad in [
+            None,
+            Some("*/*"),
+            Some("application/json"),
+            Some("application/vnd.heroku+json"),
+            Some("application/vnd.heroku+json; version=2"),
+            Some("application/vnd.heroku+json; version=30"),
+        ] {
+            assert!(!accepts_v3(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn essential_plans_are_those_the_cli_calls_essential() {
+        assert!(is_essential_plan("heroku-postgresql:essential-1"));
+        assert!(is_essential_plan("heroku-postgresql:mini"));
+        assert!(!is_essential_plan("heroku-postgresql:standard-0"));
+        assert!(!is_essential_plan("heroku-redis:mini"));
+    }
+}
