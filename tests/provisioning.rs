@@ -318,6 +318,13 @@ fn essential_databases_refuse_a_pooler_attachment() {
             );
         }
     }
+    // Nor can a scenario describe one.
+    let impossible = r#"{"apps": [{"name": "a", "addons": [{"name": "db",
+        "plan": "heroku-postgresql:essential-0", "attachments": ["DATABASE"],
+        "namespace_attachments": [{"name": "DATABASE_CONNECTION_POOL",
+                                   "namespace": "connection-pooling:default"}]}]}]}"#;
+    let e = Scenario::from_json(impossible).unwrap_err().to_string();
+    assert!(e.contains("connection pooler"), "{e}");
     // A plain attachment of an Essential database is fine.
     let (c, body) = api(
         &env,

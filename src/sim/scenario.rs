@@ -281,6 +281,18 @@ impl Scenario {
                 if !names.insert(a.name.clone()) {
                     return Err(format!("add-on name {} is used twice", a.name));
                 }
+                // Heroku has no such app: Essential databases cannot pool.
+                if super::world::is_essential_plan(&a.plan)
+                    && a.namespace_attachments
+                        .iter()
+                        .any(|n| n.namespace.starts_with("connection-pooling:"))
+                {
+                    return Err(format!(
+                        "add-on {} is on the Essential-tier plan {} and has a connection pooler, \
+                         which Heroku refuses",
+                        a.name, a.plan
+                    ));
+                }
             }
         }
         Ok(())
