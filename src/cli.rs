@@ -421,30 +421,32 @@ fn client() -> Result<Client, Error> {
 /// seconds, when set.
 fn retry_policy() -> Result<RetryPolicy, Error> {
     let mut p = RetryPolicy::default();
-    let secs = |name: &str| -> Result<Option<Duration>, Error> {
-        match env(name) {
-            None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(|s| Some(Duration::from_secs_f64(s)))
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "{name}={v} is not a number of seconds: set it to a positive number \
-                         such as 30, or unset it"
-                    ))
-                }),
-        }
-    };
-    if let Some(d) = secs("PGMIGRATE_HTTP_TIMEOUT")? {
+    if let Some(d) = env_secs("PGMIGRATE_HTTP_TIMEOUT")? {
         p.request_timeout = d;
     }
-    if let Some(d) = secs("PGMIGRATE_RETRY_FOR")? {
+    if let Some(d) = env_secs("PGMIGRATE_RETRY_FOR")? {
         p.max_elapsed = d;
     }
     Ok(p)
+}
+
+/// An environment variable holding a positive number of seconds, if set.
+fn env_secs(name: &str) -> Result<Option<Duration>, Error> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| Some(Duration::from_secs_f64(s)))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name}={v} is not a number of seconds: set it to a positive number such \
+                     as 30, or unset it"
+                ))
+            }),
+    }
 }
 
 fn home() -> Result<Home, Error> {
@@ -487,14 +489,17 @@ fn confirm(what: &str, app: &str, given: &ConfirmArg) -> Result<(), Error> {
     }
 }
 
-fn settings(t: &Timeouts) -> Settings {
-    Settings {
+fn settings(t: &Timeouts) -> Result<Settings, Error> {
+    Ok(Settings {
         provision_timeout: Duration::from_secs(t.provision_timeout),
+        // For tests: Heroku's budget is that of `heroku pg:wait`.
+        wait_status_404_for: env_secs("PGMIGRATE_WAIT_STATUS_404_FOR")?
+            .unwrap_or(crate::migrate::WAIT_STATUS_404_FOR),
         drain_timeout: Duration::from_secs(t.drain_timeout),
         copy_stall_timeout: Duration::from_secs(t.copy_stall_timeout),
         interrupt: Some(interrupt_flag()),
         ..Settings::default()
-    }
+    })
 }
 
 /// Ctrl-C and SIGTERM set a flag that the executor checks at every
@@ -670,7 +675,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Error> {
     let home = home()?;
     let client = client()?;
     confirm("pgmigrate run", &app, &a.confirm)?;
-    let mut s = settings(&a.timeouts);
+    let mut s = settings(&a.timeouts)?;
     s.force = a.what.force;
     s.stop_before = a.stop_before;
     let request = RunRequest {
@@ -689,7 +694,7 @@ fn cmd_resume(a: ResumeArgs) -> Result<(), Error> {
     let home = home()?;
     let client = client()?;
     confirm("pgmigrate resume", &app, &a.confirm)?;
-    let mut s = settings(&a.timeouts);
+    let mut s = settings(&a.timeouts)?;
     s.force = a.force;
     let out = Printer::new();
     let started = Instant::now();
@@ -707,7 +712,7 @@ fn cmd_rollback(a: RollbackArgs) -> Result<(), Error> {
     let home = home()?;
     let client = client()?;
     confirm("pgmigrate rollback", &app, &a.confirm)?;
-    let mut s = settings(&a.timeouts);
+    let mut s = settings(&a.timeouts)?;
     s.force = a.force;
     s.keep_target = a.keep_target;
     let out = Printer::new();

@@ -31,6 +31,9 @@ use crate::steps::{self, CopyVerdict, NextForward, NextRollback, StallWatch, Ste
 pub struct Settings {
     /// How long to wait for the target add-on to be provisioned.
     pub provision_timeout: Duration,
+    /// How long the Data API may answer 404 for the new add-on's
+    /// wait_status (it does not know it yet) before the run stops.
+    pub wait_status_404_for: Duration,
     /// How long to wait for scaled-down dynos to be gone.
     pub drain_timeout: Duration,
     /// A transfer that makes no progress for this long has stalled.
@@ -54,6 +57,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             provision_timeout: Duration::from_secs(30 * 60),
+            wait_status_404_for: WAIT_STATUS_404_FOR,
             drain_timeout: Duration::from_secs(3 * 60),
             copy_stall_timeout: Duration::from_secs(15 * 60),
             poll_cap: Duration::from_secs(5),
@@ -166,9 +170,10 @@ fn read_error(e: &ApiError) -> StepError {
     StepError::Definite(describe_api(e))
 }
 
-/// How long a provisioned add-on's wait_status may answer 404 before the
-/// add-on's own state is taken as the answer.
-const WAIT_STATUS_GRACE: Duration = Duration::from_secs(20);
+/// How long the Data API may answer 404 for a new add-on's wait_status:
+/// as long as `heroku pg:wait` tolerates it (heroku/cli
+/// src/commands/pg/wait.ts: 20 polls answered 404, 5 s apart).
+pub const WAIT_STATUS_404_FOR: Duration = Duration::from_secs(20 * 5);
 
 /// How often one process reconciles and retries a request whose outcome
 /// was lost before it stops and leaves the step in doubt.
@@ -406,6 +411,11 @@ pub fn preflight(
             attachment_id: a.id.clone(),
             name: a.name.clone(),
         });
+    if let Some(pool) = &pool {
+        if essential_tier(&options.to_plan) {
+            return Err(pooler_error(app, &addon.name, &pool.name, &options.to_plan));
+        }
+    }
     let one_offs = steps::one_off_names(&dynos);
     if !one_offs.is_empty() {
         return Err(one_off_error(app, &one_offs));
@@ -440,6 +450,37 @@ pub fn preflight(
         },
         warnings,
     })
+}
+
+/// Whether a Postgres plan is of the Essential tier, which cannot pool
+/// connections: `essential-*` and the legacy `dev`, `basic` and `mini`, by
+/// the official CLI's rule (heroku-cli-util isEssentialDatabase /
+/// isLegacyEssentialDatabase, used by `pg:connection-pooling:attach`).
+fn essential_tier(plan: &str) -> bool {
+    let tier = plan.split_once(':').map_or(plan, |(_, p)| p);
+    ["essential", "dev", "basic", "mini"]
+        .iter()
+        .any(|p| tier.starts_with(p))
+}
+
+/// The app pools connections to the database through
+/// `DATABASE_CONNECTION_POOL` and the target plan cannot pool: the pooler
+/// could not follow the database, and the run would fail after DATABASE
+/// had moved.
+fn pooler_error(app: &str, source: &str, pool: &str, plan: &str) -> Error {
+    Error::Preflight {
+        problem: format!(
+            "{app} reaches {source} through a connection pooler ({pool}), and {plan} is an \
+             Essential-tier plan, which cannot pool connections (Heroku: \"You can't perform \
+             this operation on Essential-tier databases.\"): the pooler could not follow the \
+             database to it."
+        ),
+        fix: format!(
+            "choose a Standard or higher plan with --to (e.g. --to heroku-postgresql:standard-0), \
+             or, if the app can do without pooling, detach the pooler first (`heroku \
+             addons:detach {pool} --app {app}`) and run again"
+        ),
+    }
 }
 
 fn one_off_error(app: &str, names: &[&str]) -> Error {
@@ -930,23 +971,33 @@ impl<'a> Migration<'a> {
 
     fn wait_target(&mut self) -> Result<String, StepError> {
         let id = self.target_id()?;
+        let app = self.app();
         self.begin(Step::WaitTarget, "waiting for the target to be provisioned")?;
         let start = Instant::now();
-        // Since when the add-on says `provisioned` but its wait_status is
-        // 404: Heroku answers 404 only for a moment after creation.
-        let mut unknown_since: Option<Instant> = None;
+        // Since the first wait_status 404 of this wait: the Data API does
+        // not know a new add-on for a while. Never reset, as `heroku
+        // pg:wait` counts its 404s; never taken as an answer.
+        let mut first_404: Option<Instant> = None;
         loop {
             let addon = self.client.addon(&id).map_err(|e| read_error(&e))?;
             crate::crash::point("polling:wait-target");
-            match addon.state.as_deref() {
-                Some("deprovisioned") => {
+            let waiting_for = match addon.state.as_deref() {
+                // As `heroku addons:create --wait` ends on `deprovisioned`
+                // (src/lib/addons/addons-wait.ts); `deprovisioning` is on
+                // its way there.
+                Some(state @ ("deprovisioning" | "deprovisioned")) => {
                     return Err(StepError::Definite(format!(
-                        "the target add-on {} was deprovisioned while provisioning: Heroku \
-                         could not create it",
+                        "the target add-on {} is {state}: Heroku could not create it. The app \
+                         is untouched (maintenance off, no dyno scaled); `pgmigrate rollback \
+                         --app {app}` removes what is left of the add-on, then `pgmigrate run` \
+                         tries again",
                         addon.name
                     )))
                 }
-                // No state at all: wait_status alone decides.
+                // Ready takes both APIs: the add-on's state (Platform API)
+                // and its wait_status (Data API) disagree for a while
+                // after creation, either way. No state at all: wait_status
+                // alone decides.
                 Some("provisioned") | None => match self.client.wait_status(&id) {
                     Ok(w) if w.error => {
                         return Err(StepError::Definite(format!(
@@ -955,24 +1006,29 @@ impl<'a> Migration<'a> {
                         )))
                     }
                     Ok(w) if !w.waiting => break,
-                    Ok(_) => unknown_since = None,
+                    Ok(w) if w.message.is_empty() => "the database to be available".to_string(),
+                    Ok(w) => format!("the database: {}", w.message),
                     Err(e) if e.is_not_found() => {
-                        let since = *unknown_since.get_or_insert_with(Instant::now);
-                        if addon.state.is_some() && since.elapsed() >= WAIT_STATUS_GRACE {
-                            self.observer.progress(&Progress::Warning(format!(
-                                "the Data API has no wait_status for {} after {}; going by \
-                                 the add-on's state, provisioned (a copy into a database that \
-                                 is not ready fails before anything is switched)",
-                                addon.name,
-                                humantime::format_duration(WAIT_STATUS_GRACE)
+                        let since = *first_404.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.settings.wait_status_404_for {
+                            return Err(StepError::Definite(format!(
+                                "the Data API still does not know the target database {name} \
+                                 after {} (its wait_status answers 404; `heroku pg:wait` gives \
+                                 up after as long). The app is untouched: maintenance is off \
+                                 and no dyno was scaled; only the new add-on exists. Wait for it \
+                                 with `heroku pg:wait {name} --app {app}`, then `pgmigrate \
+                                 resume --app {app}` carries on; or `pgmigrate rollback --app \
+                                 {app}` removes it",
+                                humantime::format_duration(self.settings.wait_status_404_for),
+                                name = addon.name,
                             )));
-                            break;
                         }
+                        "the Data API to know the new database".to_string()
                     }
                     Err(e) => return Err(read_error(&e)),
                 },
-                _ => {}
-            }
+                Some(state) => format!("the add-on, {state}"),
+            };
             let elapsed = start.elapsed();
             if elapsed > self.settings.provision_timeout {
                 return Err(StepError::Definite(format!(
@@ -982,7 +1038,7 @@ impl<'a> Migration<'a> {
             }
             self.observer.progress(&Progress::Waiting(
                 Step::WaitTarget,
-                "provisioning".into(),
+                format!("provisioning: waiting for {waiting_for}"),
                 elapsed,
             ));
             self.pause_poll(steps::backoff_poll(elapsed, self.settings.poll_cap))?;
@@ -2174,5 +2230,31 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::essential_tier;
+
+    #[test]
+    fn essential_tier_follows_the_official_cli() {
+        for plan in [
+            "heroku-postgresql:essential-0",
+            "essential-2",
+            "heroku-postgresql:mini",
+            "basic",
+            "heroku-postgresql:dev",
+        ] {
+            assert!(essential_tier(plan), "{plan}");
+        }
+        for plan in [
+            "heroku-postgresql:standard-0",
+            "premium-0",
+            "heroku-postgresql:private-2",
+            "shield-0",
+        ] {
+            assert!(!essential_tier(plan), "{plan}");
+        }
     }
 }

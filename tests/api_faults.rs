@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::crash::assert_completed;
 use common::Env;
 use pgmigrate::sim::{Fault, FaultAction};
 use serde_json::Value;
@@ -46,20 +47,26 @@ fn run_for(env: &Env, retry_for: &str, extra: &[&str]) -> common::Out {
     common::output(c)
 }
 
+/// The app as the `crash` scenario starts it (every test here starts from
+/// it): what a completed run must restore.
+fn pristine() -> Value {
+    let sandbox = pgmigrate::sim::Sandbox::start(common::scenario("crash"), 0).expect("sandbox");
+    sandbox.snapshot()["apps"][APP].clone()
+}
+
+/// The run completed: the app exactly as an uninterrupted migration leaves
+/// it (the shared check of recovery.rs and fault_sweep.rs), and the journal
+/// says so.
 fn completed(env: &Env) {
     common::settle();
-    let state = env.state();
-    let app = &state["apps"][APP];
-    assert_ne!(app["database"], "postgresql-crash-old", "DATABASE moved");
-    assert_eq!(app["maintenance"], false);
-    let created: Vec<&Value> = state["addons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["name"].as_str().unwrap().contains("-pgmigrate-"))
-        .collect();
-    assert_eq!(created.len(), 1, "one add-on");
+    assert_completed(env, &pristine(), "api_faults");
     assert_eq!(env.journal(APP)["outcome"], "completed");
+}
+
+/// Every injected fault hit a request (`at_least` of them).
+fn fired(env: &Env, at_least: u32) {
+    let n = env.sandbox.faults_fired();
+    assert!(n >= at_least, "{n} fault(s) fired, expected {at_least}");
 }
 
 /// The run stopped resumably, said why and what to do next.
@@ -102,6 +109,7 @@ fn rate_limits_with_and_without_retry_after_are_waited_out() {
         .filter(|r| r.status == 429)
         .count();
     assert_eq!(refused, 3, "every 429 was retried");
+    assert_eq!(env.sandbox.faults_fired(), 3);
 }
 
 #[test]
@@ -118,6 +126,7 @@ fn bursts_of_500_and_503_and_resets_are_absorbed() {
         fault("GET", "/wait_status", 1, FaultAction::Hang { ms: 1500 }),
     ]);
     run(&env, &[]).ok();
+    assert_eq!(env.sandbox.faults_fired(), 6, "every fault hit a request");
     completed(&env);
 }
 
@@ -140,6 +149,7 @@ fn an_outage_longer_than_the_retry_budget_stops_resumably() {
         false,
         "stopped before the app was touched"
     );
+    fired(&env, 1);
     resume(&env);
 }
 
@@ -159,6 +169,7 @@ fn an_outage_inside_the_window_stops_resumably_and_resume_finishes() {
         "alias-source",
         &["HTTP 503 unavailable", "Request-Id"],
     );
+    fired(&env, 1);
     resume(&env);
 }
 
@@ -173,6 +184,7 @@ fn a_request_that_never_answers_times_out() {
     let out = run(&env, &[]);
     stopped(&env, &out, "wait-copy", &["no answer from Heroku"]);
     assert_eq!(env.app(APP)["database"], "postgresql-crash-old");
+    fired(&env, 1);
     resume(&env);
 }
 
@@ -181,6 +193,7 @@ fn an_answer_that_is_not_json_stops_resumably() {
     let env = env_with(vec![fault("GET", "/transfers/", 1, FaultAction::BadBody)]);
     let out = run(&env, &[]);
     stopped(&env, &out, "wait-copy", &["not what pgmigrate expects"]);
+    assert_eq!(env.sandbox.faults_fired(), 1);
     resume(&env);
 }
 
@@ -222,12 +235,8 @@ fn a_target_that_fails_to_provision_stops_and_rolls_back() {
     )]);
     let before = common::shape(&env.app(APP));
     let out = run(&env, &[]);
-    stopped(
-        &env,
-        &out,
-        "wait-target",
-        &["was deprovisioned while provisioning"],
-    );
+    stopped(&env, &out, "wait-target", &["Heroku could not create it"]);
+    assert_eq!(env.sandbox.faults_fired(), 1);
     env.run(&["rollback", "-a", APP, "--confirm", APP]).ok();
     assert_eq!(common::shape(&env.app(APP)), before);
 }
@@ -250,6 +259,7 @@ fn a_revoked_token_or_lost_access_mid_run_stops_resumably() {
         );
         // Maintenance is on, nothing scaled: resume finishes the job.
         assert_eq!(env.app(APP)["maintenance"], true);
+        assert_eq!(env.sandbox.faults_fired(), 1);
         resume(&env);
     }
 }
@@ -291,6 +301,7 @@ fn heroku_refusing_to_create_the_target_ends_the_run_as_refused() {
             .stderr_has(fix)
             .stderr_has("Nothing was changed on the app");
         untouched(&env, &before);
+        fired(&env, 1);
         assert_eq!(env.journal(APP)["outcome"], "refused");
         env.run(&["status", "-a", APP])
             .ok()
@@ -315,6 +326,7 @@ fn an_api_without_plan_lookups_checks_the_plan_when_the_target_is_created() {
     let env = env_with(vec![no_lookups()]);
     let out = run(&env, &[]);
     out.ok().stdout_has("does not serve plan lookups");
+    fired(&env, 2);
     completed(&env);
 
     let env = env_with(vec![no_lookups()]);
@@ -334,6 +346,7 @@ fn an_api_without_plan_lookups_checks_the_plan_when_the_target_is_created() {
         .stderr_has("Heroku refused to create the target add-on")
         .stderr_has("gigantic-9");
     untouched(&env, &before);
+    fired(&env, 2);
 
     // With lookups (Heroku), an unknown plan is refused before anything is
     // sent but reads.
@@ -386,27 +399,9 @@ fn an_outage_during_preflight_changes_nothing_and_says_to_run_again() {
         .stderr_has("this command changed nothing")
         .stderr_has("run the same command again");
     assert!(env.mutations().is_empty());
+    fired(&env, 1);
     untouched(&env, &before);
     env.sandbox.clear_faults();
     run(&env, &[]).ok();
-    completed(&env);
-}
-
-#[test]
-fn a_data_api_without_wait_status_goes_by_the_add_on_state() {
-    // Heroku answers 404 for wait_status only just after creation; an API
-    // that never serves it would otherwise hold the run until the
-    // provision timeout. After a grace period (20 s) the add-on's own
-    // `provisioned` state is taken, with a warning.
-    let env = env_with(vec![fault(
-        "GET",
-        "/wait_status",
-        0,
-        status(404, "not_found", None),
-    )]);
-    run(&env, &[])
-        .ok()
-        .stdout_has("has no wait_status")
-        .stdout_has("going by the add-on's state");
     completed(&env);
 }

@@ -245,6 +245,7 @@ fn no_access_to_the_app() {
         1,
         "may not change demo-app (403 forbidden)",
     );
+    assert!(env.sandbox.faults_fired() >= 1, "the 403 was answered");
 }
 
 #[test]

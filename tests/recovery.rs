@@ -138,9 +138,17 @@ fn lost_response(method: &str, path: &str, nth: u32, action: FaultAction) {
     let before = env.app(APP);
     let out = env.run(&run_args());
     assert_eq!(out.code, 0, "{method} {path} #{nth}\n{out}");
+    assert_eq!(
+        env.sandbox.faults_fired(),
+        1,
+        "{method} {path} #{nth}: the fault fired"
+    );
     assert!(
-        env.sandbox.requests().iter().any(|r| r.status == 0),
-        "the fault fired"
+        env.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.status == 0 && r.method == method && r.path.contains(path)),
+        "{method} {path} #{nth}: its answer was lost"
     );
     common::settle();
     assert_completed(&env, &before, &format!("{method} {path} #{nth}"));
@@ -195,6 +203,13 @@ fn a_lost_transfer_start_converges_even_where_transfers_cannot_be_listed() {
             .iter()
             .any(|r| r.method == "GET" && r.path.ends_with("/transfers") && r.status == 404),
         "the list was asked for and refused"
+    );
+    assert!(
+        env.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/transfers") && r.status == 0),
+        "the transfer's start response was lost"
     );
     common::settle();
     assert_converged(&env, &before, "no transfer list", 2);
@@ -274,6 +289,7 @@ fn drift_stops_resume_and_rollback_unless_forced() {
     let agent = ureq::AgentBuilder::new().build();
     agent
         .patch(&format!("{}/apps/{APP}", env.sandbox.base_url()))
+        .set("Accept", "application/vnd.heroku+json; version=3")
         .set("Authorization", &format!("Bearer {token}"))
         .send_json(serde_json::json!({"maintenance": false}))
         .unwrap();

@@ -78,9 +78,17 @@ fn demo_app_migrates_and_everything_is_restored() {
     out.stdout_has("completed");
     let state = assert_migrated(&env, "demo-app", &before, "heroku-postgresql:essential-0");
     assert_eq!(live_addons(&state, "demo-app").len(), 3);
-    // The rows the dynos wrote before maintenance went on arrived.
+    // The dynos wrote rows before maintenance went on (the seed is 25,000)
+    // and the copy took them all: the new database holds at least what the
+    // old one held when the copy started (its dynos, back up, write on
+    // into it), and the old one got nothing after that (assert_migrated).
+    let at_copy = state["transfers"][0]["source_rows_at_start"]
+        .as_u64()
+        .unwrap();
+    assert!(at_copy > 25_000, "the dynos wrote before the window");
     let new_name = state["apps"]["demo-app"]["database"].as_str().unwrap();
-    assert!(addon(&state, new_name)["rows"].as_u64().unwrap() >= 25_000);
+    let new_rows = addon(&state, new_name)["rows"].as_u64().unwrap();
+    assert!(new_rows >= at_copy, "{new_rows} rows copied of {at_copy}");
     // Maintenance was turned on and off, scaling was one batch each way.
     let formation_patches: Vec<_> = env
         .mutations()
@@ -290,8 +298,9 @@ fn nothing_secret_reaches_the_output_of_a_failed_run() {
         1,
         pgmigrate::sim::FaultAction::TransferFails,
     ));
-    // A transfer the sandbox refuses echoes nothing, but a 422 on the
-    // config PATCH would carry the values back in some APIs: inject one.
+    // The copy fails, and a look at it is answered by an error whose
+    // message carries a database URL with its password (as a proxy or an
+    // upstream error can): neither may reach the output or the journal.
     s.faults.push(pgmigrate::sim::Fault {
         method: Some("GET".into()),
         path_contains: Some("/transfers/".into()),
@@ -307,7 +316,15 @@ fn nothing_secret_reaches_the_output_of_a_failed_run() {
     });
     let env = Env::with(s);
     let run = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
-    run.code(3);
+    run.code(3).stderr_has("the copy failed");
+    assert_eq!(env.sandbox.faults_fired(), 2, "both faults fired");
+    assert!(
+        env.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.status == 503 && r.path.contains("/transfers/")),
+        "the error with the URL was answered"
+    );
     let status = env.run(&["-vvv", "status", "--app", "demo-app", "--json"]);
     let rollback = env.run(&[
         "-vvv",

@@ -143,6 +143,7 @@ fn handle(world: &Mutex<World>, req: http::Request) -> http::Reply {
         &req.path,
         &req.query,
         req.header("authorization"),
+        req.header("accept"),
         req.header("range"),
         &req.body,
     );

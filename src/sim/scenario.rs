@@ -42,6 +42,14 @@ pub struct Timing {
     pub transfer_ms: u64,
     /// Bytes per row, to report transfer sizes.
     pub bytes_per_row: u64,
+    /// How long after creation the Data API answers 404 for a new
+    /// add-on's wait_status (it does not know it yet).
+    pub wait_status_404_ms: u64,
+    /// When a new add-on's wait_status says it is available, if not when
+    /// its state turns `provisioned` (`provision_ms`): the two can
+    /// disagree either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_status_ready_ms: Option<u64>,
 }
 
 impl Default for Timing {
@@ -52,6 +60,8 @@ impl Default for Timing {
             dyno_start_ms: 300,
             transfer_ms: 2000,
             bytes_per_row: 2048,
+            wait_status_404_ms: 100,
+            wait_status_ready_ms: None,
         }
     }
 }
@@ -270,6 +280,18 @@ impl Scenario {
             for a in &app.addons {
                 if !names.insert(a.name.clone()) {
                     return Err(format!("add-on name {} is used twice", a.name));
+                }
+                // Heroku has no such app: Essential databases cannot pool.
+                if super::world::is_essential_plan(&a.plan)
+                    && a.namespace_attachments
+                        .iter()
+                        .any(|n| n.namespace.starts_with("connection-pooling:"))
+                {
+                    return Err(format!(
+                        "add-on {} is on the Essential-tier plan {} and has a connection pooler, \
+                         which Heroku refuses",
+                        a.name, a.plan
+                    ));
                 }
             }
         }

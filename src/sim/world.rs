@@ -21,7 +21,13 @@ pub struct Addon {
     pub app: String,
     pub plan: String,
     pub created_ms: u64,
+    /// When the Platform API's `state` turns `provisioned` (or, for an
+    /// add-on that fails, `deprovisioning`).
     pub ready_ms: u64,
+    /// When the Data API's wait_status answers `waiting?: false`.
+    pub available_ms: u64,
+    /// Until when the Data API does not know the add-on (wait_status 404).
+    pub unknown_until_ms: u64,
     pub fails: bool,
     pub deleted: bool,
     pub url: String,
@@ -36,8 +42,18 @@ impl Addon {
         self.plan.split(':').next().unwrap_or("")
     }
     fn state(&self, now: u64) -> &'static str {
-        if self.deleted || (self.fails && now >= self.ready_ms) {
+        // GUESS: a Postgres add-on that fails to provision goes through
+        // `deprovisioning` (for as long as it took to fail) to
+        // `deprovisioned`. FACT: the state `deprovisioning` exists beyond
+        // the schema's enum (heroku/cli src/lib/addons/addons-wait.ts
+        // loops while an add-on is `deprovisioning`), and a failed
+        // provisioning ends `deprovisioned` (the same file:
+        // waitForAddonProvisioning throws on it).
+        let failed_for = self.ready_ms.saturating_sub(self.created_ms);
+        if self.deleted || (self.fails && now >= self.ready_ms + failed_for) {
             "deprovisioned"
+        } else if self.fails && now >= self.ready_ms {
+            "deprovisioning"
         } else if now >= self.ready_ms {
             "provisioned"
         } else {
@@ -247,6 +263,8 @@ impl World {
                     plan: a.plan.clone(),
                     created_ms: 0,
                     ready_ms: 0,
+                    available_ms: 0,
+                    unknown_until_ms: 0,
                     fails: false,
                     deleted: false,
                     url,
@@ -566,12 +584,14 @@ impl World {
     }
 
     /// Handle one API request (not the admin endpoints).
+    #[allow(clippy::too_many_arguments)]
     pub fn handle(
         &mut self,
         method: &str,
         path: &str,
         query: &str,
         auth: Option<&str>,
+        accept: Option<&str>,
         range: Option<&str>,
         body: &[u8],
     ) -> Answer {
@@ -582,7 +602,10 @@ impl World {
         } else {
             serde_json::from_slice(body).ok()
         };
-        let mut answer = self.route(method, path, query, auth, range, body, parsed.as_ref());
+        let mut answer = match accepts_v3(accept) {
+            true => self.route(method, path, query, auth, range, body, parsed.as_ref()),
+            false => missing_version(),
+        };
         self.rate_remaining = self.rate_remaining.saturating_sub(1);
         answer.headers.push(("Request-Id".into(), self.uuid()));
         answer.headers.push((
@@ -1170,6 +1193,13 @@ impl World {
             plan: plan.to_string(),
             created_ms: now,
             ready_ms: now + self.timing.provision_ms,
+            // The two APIs need not agree: either may say ready first.
+            available_ms: now
+                + self
+                    .timing
+                    .wait_status_ready_ms
+                    .unwrap_or(self.timing.provision_ms),
+            unknown_until_ms: now + self.timing.wait_status_404_ms,
             fails,
             deleted: false,
             url,
@@ -1238,6 +1268,23 @@ impl World {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| self.pick_color_name(&app));
+        // FACT: Essential-tier databases cannot pool connections: heroku/cli
+        // src/commands/pg/connection-pooling/attach.ts refuses them with
+        // "You can't perform this operation on Essential-tier databases.".
+        // GUESS: the API refuses a pooler attachment (namespace
+        // `connection-pooling:*`) on one as well, with 422 invalid_params
+        // and the CLI's words (the CLI checks before it asks).
+        if namespace
+            .as_deref()
+            .is_some_and(|n| n.starts_with("connection-pooling:"))
+            && is_essential_plan(&self.addons[i].plan)
+        {
+            return err(
+                422,
+                "invalid_params",
+                "You can't perform this operation on Essential-tier databases.",
+            );
+        }
         let confirmed = b.get("confirm").and_then(Value::as_str) == Some(app.as_str());
         if let Some(pos) = self
             .attachments
@@ -1276,23 +1323,28 @@ impl World {
         }
     }
 
+    /// FACT: `GET /client/v11/databases/{id}/wait_status` answers
+    /// `{"waiting?", "error?", "message"}`, and 404 while the Data API does
+    /// not know a new add-on yet (heroku/cli src/commands/pg/wait.ts takes
+    /// a 404 as "Waiting to provision..." and tolerates 20 of them, 5 s
+    /// apart). GUESS: how long the 404s last (`timing.wait_status_404_ms`)
+    /// and the messages' wording.
     fn wait_status(&self, id: &str) -> Answer {
         let now = self.now_ms();
+        let unknown = || err(404, "not_found", "Couldn't find that database.");
         match self.addons.iter().find(|a| a.id == id) {
-            Some(a) if a.deleted => err(404, "not_found", "Couldn't find that database."),
-            Some(a) if now < a.created_ms + 100 && a.created_ms > 0 => {
-                err(404, "not_found", "Couldn't find that database.")
-            }
+            Some(a) if a.deleted || now < a.unknown_until_ms => unknown(),
             Some(a) => {
-                let state = a.state(now);
-                let (waiting, error, message) = match state {
-                    "provisioned" => (false, false, "Available"),
-                    "deprovisioned" => (false, true, "Provisioning failed"),
-                    _ => (true, false, "Provisioning"),
+                let (waiting, error, message) = if a.fails && now >= a.ready_ms {
+                    (false, true, "Provisioning failed")
+                } else if now >= a.available_ms {
+                    (false, false, "Available")
+                } else {
+                    (true, false, "Provisioning")
                 };
                 Answer::ok(json!({"waiting?": waiting, "error?": error, "message": message}))
             }
-            None => err(404, "not_found", "Couldn't find that database."),
+            None => unknown(),
         }
     }
 
@@ -1510,6 +1562,56 @@ impl World {
     }
 }
 
+/// Whether an `Accept` header asks for version 3 of Heroku's API:
+/// `application/vnd.heroku+json; version=3`, or a variant of version 3
+/// such as the CLI's `version=3.sdk` (GUESS: how strictly Heroku parses
+/// the header beyond that).
+fn accepts_v3(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            parts.next() == Some("application/vnd.heroku+json")
+                && parts.any(|p| {
+                    p.strip_prefix("version=")
+                        .is_some_and(|v| v == "3" || v.starts_with("3."))
+                })
+        })
+    })
+}
+
+/// FACT: the Platform API refuses a request that does not ask for a
+/// version with `{"id": "missing_version", "error": "Please specify a
+/// version along with Heroku's API MIME type. ..."}` (Heroku's answer to a
+/// bare `curl https://api.heroku.com/apps/...`, quoted in the
+/// interagent/http-api-design guide and tutorials; note `error`, not
+/// `message`); HTTP 400 as issue 9 states (GUESS: not seen in a primary
+/// source). GUESS: the Data API answers the same. The official CLI sends
+/// the header to both (heroku/heroku-cli-command src/api-client.ts sets
+/// `accept: application/vnd.heroku+json; version=3` as a default header of
+/// every request, whatever the host), so requiring it on the Data API
+/// breaks no client that behaves like the CLI.
+fn missing_version() -> Answer {
+    Answer::status(
+        400,
+        json!({"id": "missing_version",
+               "error": "Please specify a version along with Heroku's API MIME type. For example, \
+                         `Accept: application/vnd.heroku+json; version=3`.\n"}),
+    )
+}
+
+/// FACT: Essential-tier Postgres plans are `essential-*` and the legacy
+/// `dev`, `basic` and `mini` (heroku/heroku-cli-util
+/// src/utils/addons/helpers.ts isEssentialDatabase /
+/// isLegacyEssentialDatabase; heroku/cli src/lib/pg/util.ts essentialPlan).
+pub fn is_essential_plan(plan: &str) -> bool {
+    let Some(("heroku-postgresql", tier)) = plan.split_once(':') else {
+        return false;
+    };
+    ["essential", "dev", "basic", "mini"]
+        .iter()
+        .any(|p| tier.starts_with(p))
+}
+
 fn no_app(app: &str) -> Answer {
     err(404, "not_found", format!("Couldn't find that app: {app}."))
 }
@@ -1578,4 +1680,38 @@ fn random_u64() -> u64 {
             .unwrap_or(0),
     );
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{accepts_v3, is_essential_plan};
+
+    #[test]
+    fn the_accept_header_must_ask_for_version_3() {
+        assert!(accepts_v3(Some("application/vnd.heroku+json; version=3")));
+        assert!(accepts_v3(Some(
+            "application/vnd.heroku+json;version=3.sdk"
+        )));
+        assert!(accepts_v3(Some(
+            "application/json, application/vnd.heroku+json; version=3"
+        )));
+        for bad in [
+            None,
+            Some("*/*"),
+            Some("application/json"),
+            Some("application/vnd.heroku+json"),
+            Some("application/vnd.heroku+json; version=2"),
+            Some("application/vnd.heroku+json; version=30"),
+        ] {
+            assert!(!accepts_v3(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn essential_plans_are_those_the_cli_calls_essential() {
+        assert!(is_essential_plan("heroku-postgresql:essential-1"));
+        assert!(is_essential_plan("heroku-postgresql:mini"));
+        assert!(!is_essential_plan("heroku-postgresql:standard-0"));
+        assert!(!is_essential_plan("heroku-redis:mini"));
+    }
 }
