@@ -29,6 +29,9 @@ use crate::journal_v2::{Facts, Journal};
 pub struct Settings {
     /// How long to wait for the new add-on to be provisioned.
     pub provision_timeout: Duration,
+    /// How long the Data API may answer 404 for the new add-on's
+    /// wait_status (it does not know it yet) before the run stops.
+    pub wait_status_404_for: Duration,
     /// How long to wait for scaled-down dynos to be gone.
     pub drain_timeout: Duration,
     /// A transfer that makes no progress for this long has stalled.
@@ -52,6 +55,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             provision_timeout: Duration::from_secs(30 * 60),
+            wait_status_404_for: steps::wait_target::WAIT_STATUS_404_FOR,
             drain_timeout: Duration::from_secs(3 * 60),
             copy_stall_timeout: Duration::from_secs(15 * 60),
             poll_cap: Duration::from_secs(5),

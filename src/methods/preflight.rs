@@ -209,6 +209,11 @@ pub fn preflight(
             attachment_id: a.id.clone(),
             name: a.name.clone(),
         });
+    if let Some(pool) = &pool {
+        if essential_tier(&options.to_plan) {
+            return Err(pooler_error(app, &addon.name, &pool.name, &options.to_plan));
+        }
+    }
     let one_offs = steps::one_off_names(&dynos);
     if !one_offs.is_empty() {
         return Err(one_off_error(app, &one_offs));
@@ -274,6 +279,37 @@ pub fn summary(j: &crate::journal_v2::Journal) -> String {
     )
 }
 
+/// Whether a Postgres plan is of the Essential tier, which cannot pool
+/// connections: `essential-*` and the legacy `dev`, `basic` and `mini`, by
+/// the official CLI's rule (heroku-cli-util isEssentialDatabase /
+/// isLegacyEssentialDatabase, used by `pg:connection-pooling:attach`).
+pub fn essential_tier(plan: &str) -> bool {
+    let tier = plan.split_once(':').map_or(plan, |(_, p)| p);
+    ["essential", "dev", "basic", "mini"]
+        .iter()
+        .any(|p| tier.starts_with(p))
+}
+
+/// The app pools connections to the database through
+/// `DATABASE_CONNECTION_POOL` and the target plan cannot pool: the pooler
+/// could not follow the database, and the run would fail after DATABASE
+/// had moved.
+fn pooler_error(app: &str, source: &str, pool: &str, plan: &str) -> Error {
+    Error::Preflight {
+        problem: format!(
+            "{app} reaches {source} through a connection pooler ({pool}), and {plan} is an \
+             Essential-tier plan, which cannot pool connections (Heroku: \"You can't perform \
+             this operation on Essential-tier databases.\"): the pooler could not follow the \
+             database to it."
+        ),
+        fix: format!(
+            "choose a Standard or higher plan with --to (e.g. --to heroku-postgresql:standard-0), \
+             or, if the app can do without pooling, detach the pooler first (`heroku \
+             addons:detach {pool} --app {app}`) and run again"
+        ),
+    }
+}
+
 fn one_off_error(app: &str, names: &[&str]) -> Error {
     Error::Preflight {
         problem: format!(
@@ -316,5 +352,31 @@ fn preflight_api_error(app: &str, context: &str, source: ApiError) -> Error {
             context: format!("preflight failed while {context}"),
             source: Box::new(source),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::essential_tier;
+
+    #[test]
+    fn essential_tier_follows_the_official_cli() {
+        for plan in [
+            "heroku-postgresql:essential-0",
+            "essential-2",
+            "heroku-postgresql:mini",
+            "basic",
+            "heroku-postgresql:dev",
+        ] {
+            assert!(essential_tier(plan), "{plan}");
+        }
+        for plan in [
+            "heroku-postgresql:standard-0",
+            "premium-0",
+            "heroku-postgresql:private-2",
+            "shield-0",
+        ] {
+            assert!(!essential_tier(plan), "{plan}");
+        }
     }
 }

@@ -11,9 +11,10 @@ use crate::methods::{read_error, round, Ctx, Def};
 use crate::secrets::fingerprint;
 use crate::steps;
 
-/// How long a provisioned add-on's wait_status may answer 404 before the
-/// add-on's own state is taken as the answer.
-const WAIT_STATUS_GRACE: Duration = Duration::from_secs(20);
+/// How long the Data API may answer 404 for a new add-on's wait_status:
+/// as long as `heroku pg:wait` tolerates it (heroku/cli
+/// src/commands/pg/wait.ts: 20 polls answered 404, 5 s apart).
+pub const WAIT_STATUS_404_FOR: Duration = Duration::from_secs(20 * 5);
 
 pub fn def<'a>() -> Def<'a> {
     Def {
@@ -32,22 +33,31 @@ pub fn def<'a>() -> Def<'a> {
 fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
     let id = outputs::target_id(io.journal())
         .ok_or_else(|| StepError::Definite("the target add-on's id is not known".into()))?;
+    let app = io.journal().app.clone();
     let start = Instant::now();
-    // Since when the add-on says `provisioned` but its wait_status is 404:
-    // Heroku answers 404 only for a moment after creation.
-    let mut unknown_since: Option<Instant> = None;
+    // Since the first wait_status 404 of this wait: the Data API does not
+    // know a new add-on for a while. Never reset, as `heroku pg:wait`
+    // counts its 404s; never taken as an answer.
+    let mut first_404: Option<Instant> = None;
     loop {
         let addon = ctx.client.addon(&id).map_err(|e| read_error(&e))?;
         io.polled();
-        match addon.state.as_deref() {
-            Some("deprovisioned") => {
+        let waiting_for = match addon.state.as_deref() {
+            // As `heroku addons:create --wait` ends on `deprovisioned`
+            // (src/lib/addons/addons-wait.ts); `deprovisioning` is on its
+            // way there.
+            Some(state @ ("deprovisioning" | "deprovisioned")) => {
                 return Err(StepError::Definite(format!(
-                    "the target add-on {} was deprovisioned while provisioning: Heroku could \
-                     not create it",
+                    "the target add-on {} is {state}: Heroku could not create it. The app is \
+                     untouched (maintenance off, no dyno scaled); `pgmigrate rollback --app \
+                     {app}` removes what is left of the add-on, then `pgmigrate run` tries again",
                     addon.name
                 )))
             }
-            // No state at all: wait_status alone decides.
+            // Ready takes both APIs: the add-on's state (Platform API) and
+            // its wait_status (Data API) disagree for a while after
+            // creation, either way. No state at all: wait_status alone
+            // decides.
             Some("provisioned") | None => match ctx.client.wait_status(&id) {
                 Ok(w) if w.error => {
                     return Err(StepError::Definite(format!(
@@ -56,24 +66,28 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                     )))
                 }
                 Ok(w) if !w.waiting => break,
-                Ok(_) => unknown_since = None,
+                Ok(w) if w.message.is_empty() => "the database to be available".to_string(),
+                Ok(w) => format!("the database: {}", w.message),
                 Err(e) if e.is_not_found() => {
-                    let since = *unknown_since.get_or_insert_with(Instant::now);
-                    if addon.state.is_some() && since.elapsed() >= WAIT_STATUS_GRACE {
-                        ctx.warn(format!(
-                            "the Data API has no wait_status for {} after {}; going by the \
-                             add-on's state, provisioned (a copy into a database that is not \
-                             ready fails before anything is switched)",
-                            addon.name,
-                            humantime::format_duration(WAIT_STATUS_GRACE)
-                        ));
-                        break;
+                    let since = *first_404.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= ctx.settings.wait_status_404_for {
+                        return Err(StepError::Definite(format!(
+                            "the Data API still does not know the target database {name} after \
+                             {} (its wait_status answers 404; `heroku pg:wait` gives up after \
+                             as long). The app is untouched: maintenance is off and no dyno was \
+                             scaled; only the new add-on exists. Wait for it with `heroku \
+                             pg:wait {name} --app {app}`, then `pgmigrate resume --app {app}` \
+                             carries on; or `pgmigrate rollback --app {app}` removes it",
+                            humantime::format_duration(ctx.settings.wait_status_404_for),
+                            name = addon.name,
+                        )));
                     }
+                    "the Data API to know the new database".to_string()
                 }
                 Err(e) => return Err(read_error(&e)),
             },
-            _ => {}
-        }
+            Some(state) => format!("the add-on, {state}"),
+        };
         let elapsed = start.elapsed();
         if elapsed > ctx.settings.provision_timeout {
             return Err(StepError::Definite(format!(
@@ -81,7 +95,11 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                 humantime::format_duration(ctx.settings.provision_timeout)
             )));
         }
-        ctx.waiting(io.step(), "provisioning", elapsed);
+        ctx.waiting(
+            io.step(),
+            format!("provisioning: waiting for {waiting_for}"),
+            elapsed,
+        );
         io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
     }
     // Read both URLs now, outside the maintenance window.
