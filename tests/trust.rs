@@ -277,3 +277,141 @@ fn a_hanging_heroku_auth_token_is_stopped() {
 fn bin_pid_path() -> PathBuf {
     std::env::temp_dir().join(format!("pgmigrate-trust-hang-{}.pid", std::process::id()))
 }
+
+// --- item 8: database TLS in verify ----------------------------------------
+
+/// The test server's URL with `params` added, on `host`.
+fn pg_url(base: &str, host: &str, params: &str) -> String {
+    let mut url = url::Url::parse(base).expect("PGMIGRATE_TEST_POSTGRES is a URL");
+    url.set_host(Some(host)).unwrap();
+    format!("{url}?{params}")
+}
+
+/// The server's own certificate (Debian's snakeoil: self-signed, for
+/// `localhost`), which is then its own root. Fails, does not skip, when the
+/// server has no TLS: `.ci/postgres.sh` sets up one that has.
+fn server_certificate(base: &str) -> String {
+    let mut c = pgmigrate::verify::connect(base).expect("connect to the test server");
+    let ssl: String = c.query_one("SHOW ssl", &[]).unwrap().get(0);
+    assert_eq!(
+        ssl, "on",
+        "the test server must have ssl=on (see .ci/postgres.sh)"
+    );
+    let file: String = c.query_one("SHOW ssl_cert_file", &[]).unwrap().get(0);
+    let data_dir: String = c.query_one("SHOW data_directory", &[]).unwrap().get(0);
+    let path = Path::new(&data_dir).join(&file);
+    assert!(
+        path.exists(),
+        "the server's certificate {} is not readable here",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn verify_ca_with_the_right_root_connects_encrypted() {
+    let Some(base) = common::postgres_url("verify_ca_with_the_right_root_connects_encrypted")
+    else {
+        return;
+    };
+    let root = server_certificate(&base);
+    // verify-ca does not check the name: 127.0.0.1 is not in the
+    // certificate, and that is fine.
+    for host in ["127.0.0.1", "localhost"] {
+        let url = pg_url(
+            &base,
+            host,
+            &format!("sslmode=verify-ca&sslrootcert={root}"),
+        );
+        let mut c = pgmigrate::verify::connect(&url).unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert!(pgmigrate::verify::uses_tls(&mut c).unwrap(), "{host}");
+    }
+    // verify-full with the name the certificate holds.
+    let url = pg_url(
+        &base,
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={root}"),
+    );
+    let mut c = pgmigrate::verify::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pgmigrate::verify::uses_tls(&mut c).unwrap());
+}
+
+#[test]
+fn verify_full_with_a_name_mismatch_fails_clearly() {
+    let Some(base) = common::postgres_url("verify_full_with_a_name_mismatch_fails_clearly") else {
+        return;
+    };
+    let root = server_certificate(&base);
+    let url = pg_url(
+        &base,
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={root}"),
+    );
+    let e = pgmigrate::verify::connect(&url).err().expect("refused");
+    assert!(
+        e.contains("cannot connect to the database on 127.0.0.1"),
+        "{e}"
+    );
+    assert!(e.contains("not valid for name"), "{e}");
+    assert!(
+        e.contains("sslmode=verify-full") && e.contains(&root),
+        "{e}"
+    );
+    assert!(!e.contains("pgmigrate-test"), "{e}");
+}
+
+#[test]
+fn a_wrong_root_fails_clearly() {
+    let Some(base) = common::postgres_url("a_wrong_root_fails_clearly") else {
+        return;
+    };
+    server_certificate(&base);
+    // The public roots: none signed the server's self-signed certificate.
+    let wrong = "/etc/ssl/certs/ca-certificates.crt";
+    assert!(
+        Path::new(wrong).exists(),
+        "{wrong} (Debian's ca-certificates) is needed"
+    );
+    for mode in ["verify-ca", "verify-full"] {
+        let url = pg_url(
+            &base,
+            "localhost",
+            &format!("sslmode={mode}&sslrootcert={wrong}"),
+        );
+        let e = pgmigrate::verify::connect(&url).err().expect("refused");
+        assert!(
+            e.contains("UnknownIssuer") || e.contains("unknown issuer"),
+            "{mode}: {e}"
+        );
+        assert!(
+            e.contains(&format!("sslmode={mode}")) && e.contains(wrong),
+            "{e}"
+        );
+    }
+    // A root file that is not there: named, with the fix.
+    let url = pg_url(
+        &base,
+        "localhost",
+        "sslmode=verify-ca&sslrootcert=/nonexistent/root.crt",
+    );
+    let e = pgmigrate::verify::connect(&url).err().expect("refused");
+    assert!(
+        e.contains("/nonexistent/root.crt") && e.contains("does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn without_a_strict_sslmode_verify_requires_tls_without_checking_the_certificate() {
+    let Some(base) = common::postgres_url(
+        "without_a_strict_sslmode_verify_requires_tls_without_checking_the_certificate",
+    ) else {
+        return;
+    };
+    server_certificate(&base);
+    // The self-signed certificate is accepted: `require` encrypts, it does
+    // not authenticate the server.
+    let url = pg_url(&base, "127.0.0.1", "sslmode=require");
+    let mut c = pgmigrate::verify::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pgmigrate::verify::uses_tls(&mut c).unwrap());
+}
