@@ -116,7 +116,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Refuses to measure a binary with crash points (src/crash.rs): they
+/// exist only in builds with debug assertions, which `cargo bench` (the
+/// release profile) does not have; the binary is searched for the
+/// variable that arms them, which only the crash-point code names.
+fn check_no_crash_points() {
+    let path = env!("CARGO_BIN_EXE_pgmigrate");
+    let bytes = std::fs::read(path).expect("read the binary under test");
+    let needle = b"PGMIGRATE_CRASH_AT";
+    let found = bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !found,
+        "{path} contains crash points (PGMIGRATE_CRASH_AT): benchmarks measure a release \
+         binary; run `cargo bench`, not a debug build"
+    );
+    println!("binary: {path}, no crash points (PGMIGRATE_CRASH_AT not in it)");
+}
+
 fn main() {
+    check_no_crash_points();
     let runs: usize = std::env::var("DOWNTIME_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -11,6 +11,13 @@ use pgmigrate::sim::pg::{start_copy, Backend};
 use pgmigrate::verify::{verify, VerifyMode};
 
 fn main() {
+    // The verify code runs in this process: measured without crash points
+    // (they exist only with debug assertions, which `cargo bench` lacks).
+    assert!(
+        !pgmigrate::crash::enabled(),
+        "built with debug assertions: run `cargo bench`, which measures a release build"
+    );
+    println!("crash points: compiled out (no debug assertions)");
     let Ok(url) = std::env::var("PGMIGRATE_TEST_POSTGRES") else {
         println!(
             "verify bench skipped: set PGMIGRATE_TEST_POSTGRES (bash .ci/postgres.sh prints one)"

@@ -412,7 +412,8 @@ pub fn heroku_apps_in_remotes(text: &str) -> Vec<String> {
 
 fn client() -> Result<Client, Error> {
     let endpoints = Endpoints::from_env(&env)?;
-    let token = crate::heroku::token_from_env(&env, home_dir().as_deref())?;
+    let token =
+        crate::heroku::token_from_env(&env, home_dir().as_deref(), &endpoints.netrc_machine())?;
     Ok(Client::new(endpoints, token, retry_policy()?))
 }
 

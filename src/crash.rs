@@ -1,7 +1,12 @@
 //! Test-only crash points, after rustup's `cli_crash` tests: named places
-//! in a run where a test can stop the process dead. Compiled in only with
-//! the `crash-points` feature, which building the tests turns on; in a
-//! normal build [`point`] is an empty inline function.
+//! in a run where a test can stop the process dead. Compiled in only in a
+//! build with debug assertions (the `dev` and `test` profiles: `cargo
+//! build`, `cargo test`); in every build without them (`--release`, `cargo
+//! install`, `cargo bench`) [`point`] is an empty inline function and the
+//! binary holds no trace of them, whatever else was built before. (They
+//! used to hang on a cargo feature that the tests' self dev-dependency
+//! turned on, which leaked into `target/release/pgmigrate` after `cargo
+//! test --release` or `cargo bench`.)
 //!
 //! With `PGMIGRATE_CRASH_AT=<name>` (and optionally `PGMIGRATE_CRASH_HIT=N`
 //! for the Nth time the point is reached, default 1), the process prints
@@ -12,7 +17,7 @@
 use crate::steps::{Step, Undo};
 
 /// Park here if the environment names this point.
-#[cfg(feature = "crash-points")]
+#[cfg(debug_assertions)]
 pub fn point(name: &str) {
     use std::io::Write;
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,17 +33,27 @@ pub fn point(name: &str) {
         return;
     }
     let mut err = std::io::stderr();
-    let _ = writeln!(err, "pgmigrate-crash-point {name}");
+    let _ = writeln!(err, "{MARKER} {name}");
     let _ = err.flush();
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }
 
-/// Without the feature, crash points cost nothing.
-#[cfg(not(feature = "crash-points"))]
+/// Without debug assertions, crash points cost nothing and do nothing.
+#[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn point(_name: &str) {}
+
+/// Whether this build has live crash points (the tests that need them
+/// skip, loudly, when it has not).
+pub fn enabled() -> bool {
+    cfg!(debug_assertions)
+}
+
+/// The line a parked crash point prints; a build without crash points does
+/// not contain it (the benchmarks check their binary for it).
+pub const MARKER: &str = "pgmigrate-crash-point";
 
 /// Every crash point of a forward run, in the order they are reached.
 pub fn forward_points() -> Vec<String> {

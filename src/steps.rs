@@ -478,7 +478,7 @@ fn last_logs(t: &Transfer, n: usize) -> Vec<String> {
     let start = t.logs.len().saturating_sub(n);
     t.logs[start..]
         .iter()
-        .map(|l| crate::secrets::redact(&l.message))
+        .map(|l| crate::secrets::transfer_log(&l.message))
         .collect()
 }
 

@@ -5,13 +5,21 @@
 //! pg_restore skipped errors; this is where that is caught.
 //!
 //! Database URLs come from the app's config vars, live, and stay in memory.
-//! Every host is reached with TLS required but, as libpq's `sslmode=require`
-//! and Heroku's own instructions, without verifying the server's
-//! certificate (Heroku Postgres certificates are not signed for their host
-//! names); loopback databases (the sandbox) use TLS when the server offers
-//! it and plain text otherwise.
+//! TLS follows libpq's `sslmode` as far as the URL makes it stricter:
+//!
+//! - no `sslmode`, or a weaker one than `require` (`disable`, `allow`,
+//!   `prefer`): `require` for any host that is not loopback: encrypted, the
+//!   server's certificate not verified, as Heroku documents (Common Runtime
+//!   certificates are not signed for their host names). That stops passive
+//!   eavesdropping, not an active man in the middle. Loopback databases
+//!   (the sandbox) use TLS when the server offers it, plain text otherwise.
+//! - `verify-ca`: the certificate chain must lead to a root in
+//!   `sslrootcert` (default `~/.postgresql/root.crt`, as libpq); the host
+//!   name is not checked.
+//! - `verify-full`: the chain, and the certificate must name the host.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,53 +146,267 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Connect to a database URL: TLS required, except on loopback where it is
-/// preferred.
-pub fn connect(url: &str) -> Result<postgres::Client, String> {
-    let parsed =
-        url::Url::parse(url).map_err(|_| "a database URL is not a valid URL".to_string())?;
-    let host = parsed.host_str().unwrap_or("");
+/// What TLS a connection uses (from the URL's `sslmode`, see the module
+/// documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS if the server offers it (loopback only).
+    Prefer,
+    /// Encrypted; certificate not verified.
+    Require,
+    /// Encrypted; the chain verified against the roots in the file.
+    VerifyCa { root: PathBuf },
+    /// Encrypted; the chain verified and the host name checked.
+    VerifyFull { root: PathBuf },
+}
+
+impl TlsMode {
+    fn describe(&self) -> String {
+        match self {
+            TlsMode::Prefer => "sslmode=prefer".into(),
+            TlsMode::Require => "sslmode=require".into(),
+            TlsMode::VerifyCa { root } => format!(
+                "sslmode=verify-ca: the server's certificate must be signed by a root in {}",
+                root.display()
+            ),
+            TlsMode::VerifyFull { root } => format!(
+                "sslmode=verify-full: the server's certificate must be signed by a root in {} \
+                 and name the host",
+                root.display()
+            ),
+        }
+    }
+}
+
+/// Reads the TLS mode a database URL asks for, and returns the URL without
+/// the parameters that pgmigrate, not the driver, handles (`sslmode`,
+/// `sslrootcert`). `home` is where `~/.postgresql/root.crt` is looked for
+/// when `verify-*` names no `sslrootcert`. Errors never quote the URL.
+pub fn tls_mode(url: &url::Url, home: Option<&Path>) -> Result<(TlsMode, url::Url), String> {
+    let mut sslmode: Option<String> = None;
+    let mut rootcert: Option<String> = None;
+    let mut kept: Vec<(String, String)> = vec![];
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "sslmode" => sslmode = Some(v.into_owned()),
+            "sslrootcert" => rootcert = Some(v.into_owned()),
+            _ => kept.push((k.into_owned(), v.into_owned())),
+        }
+    }
+    let mut stripped = url.clone();
+    if kept.is_empty() {
+        stripped.set_query(None);
+    } else {
+        stripped.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    let host = url.host_str().unwrap_or("");
     let loopback = host == "localhost"
         || host
             .trim_matches(|c| c == '[' || c == ']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    let mut config: postgres::Config = url
+    let root = || -> Result<PathBuf, String> {
+        match rootcert.as_deref() {
+            Some("system") => Err(
+                "sslrootcert=system (the system's roots) is not supported: give the path of a \
+                 PEM file with the root certificates"
+                    .into(),
+            ),
+            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+            _ => match home {
+                Some(home) => Ok(home.join(".postgresql").join("root.crt")),
+                None => Err(
+                    "sslmode=verify-* without sslrootcert needs ~/.postgresql/root.crt, and \
+                     there is no home directory: add sslrootcert=PATH to the URL"
+                        .into(),
+                ),
+            },
+        }
+    };
+    let mode = match sslmode.as_deref() {
+        None | Some("disable" | "allow" | "prefer") if loopback => TlsMode::Prefer,
+        None | Some("disable" | "allow" | "prefer" | "require") => TlsMode::Require,
+        Some("verify-ca") => TlsMode::VerifyCa { root: root()? },
+        Some("verify-full") => TlsMode::VerifyFull { root: root()? },
+        Some(other) => {
+            return Err(format!(
+                "a database URL has sslmode={other:?}, which is not one of disable, allow, \
+                 prefer, require, verify-ca, verify-full"
+            ))
+        }
+    };
+    Ok((mode, stripped))
+}
+
+/// Connect to a database URL with the TLS its `sslmode` asks for (at
+/// least `require` off loopback: see the module documentation).
+pub fn connect(url: &str) -> Result<postgres::Client, String> {
+    let parsed =
+        url::Url::parse(url).map_err(|_| "a database URL is not a valid URL".to_string())?;
+    let host = parsed.host_str().unwrap_or("").to_owned();
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let (mode, stripped) = tls_mode(&parsed, home.as_deref())?;
+    let mut config: postgres::Config = stripped
+        .as_str()
         .parse()
         .map_err(|e| crate::secrets::redact(&format!("cannot read a database URL: {e}")))?;
     config.connect_timeout(Duration::from_secs(15));
     config.application_name("pgmigrate-verify");
-    // Loopback (the sandbox) may go without TLS; any other host must use it.
-    config.ssl_mode(if loopback {
-        postgres::config::SslMode::Prefer
-    } else {
-        postgres::config::SslMode::Require
+    config.ssl_mode(match mode {
+        TlsMode::Prefer => postgres::config::SslMode::Prefer,
+        _ => postgres::config::SslMode::Require,
     });
-    let result = config.connect(tls());
+    let tls = tls(&mode)?;
+    let result = config.connect(tls);
     result.map_err(|e| {
+        let why = error_chain(&e);
+        let hint = match mode {
+            TlsMode::VerifyCa { .. } | TlsMode::VerifyFull { .. } => {
+                format!(
+                    " ({}; fix sslrootcert or the URL's sslmode)",
+                    mode.describe()
+                )
+            }
+            _ => String::new(),
+        };
         crate::secrets::redact(&format!(
-            "cannot connect to the database on {host}: {}",
-            db_error(&e)
+            "cannot connect to the database on {host}: {why}{hint}"
         ))
     })
 }
 
-/// TLS as `sslmode=require`: encrypted, certificate not verified.
-fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+/// The server's message, or the error with its causes (a TLS failure says
+/// why only in its source).
+fn error_chain(e: &postgres::Error) -> String {
+    if e.as_db_error().is_some() {
+        return db_error(e);
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The rustls configuration of a mode.
+fn tls(mode: &TlsMode) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.dangerous()
-                .with_custom_certificate_verifier(Arc::new(RequireOnly(provider)))
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    let config = match mode {
+        TlsMode::Prefer | TlsMode::Require => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RequireOnly(provider)))
+            .with_no_client_auth(),
+        TlsMode::VerifyCa { root } | TlsMode::VerifyFull { root } => {
+            let roots = Arc::new(root_store(root)?);
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| format!("cannot use the roots in {}: {e}", root.display()))?;
+            let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+                if matches!(mode, TlsMode::VerifyCa { .. }) {
+                    Arc::new(ChainOnly(webpki))
+                } else {
+                    webpki
+                };
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
                 .with_no_client_auth()
-        })
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+        }
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The root certificates of a PEM file (libpq's `sslrootcert`).
+fn root_store(path: &Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    if !path.exists() {
+        return Err(format!(
+            "the root certificate file {} does not exist: give the server's root certificate \
+             with sslrootcert=PATH in the database URL, or use a weaker sslmode than verify-ca \
+             / verify-full",
+            path.display()
+        ));
+    }
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "cannot read the root certificates in {}: {e}",
+                path.display()
+            )
+        })?;
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _ignored) = store.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{} holds no usable PEM certificate (sslrootcert)",
+            path.display()
+        ));
+    }
+    Ok(store)
+}
+
+/// `sslmode=verify-ca`: the chain is verified, the host name is not.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        // webpki checks the chain first and the name last: a name error
+        // means the chain was good.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// Accepts any server certificate but still checks the handshake
@@ -366,6 +588,96 @@ mod tests {
         assert_eq!(compare(VerifyMode::Counts, &s, &t).mismatches, 0);
         let r = compare(VerifyMode::Checksum, &s, &t);
         assert_eq!(r.tables[0].verdict, "checksum-differs");
+    }
+
+    fn mode_of(url: &str, home: Option<&Path>) -> Result<(TlsMode, String), String> {
+        tls_mode(&url::Url::parse(url).unwrap(), home).map(|(m, u)| (m, u.to_string()))
+    }
+
+    #[test]
+    fn sslmode_is_honoured_when_stricter_and_require_otherwise() {
+        let home = Path::new("/home/me");
+        let heroku = "postgres://u:p@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d";
+        assert_eq!(
+            mode_of(heroku, Some(home)).unwrap(),
+            (TlsMode::Require, heroku.into())
+        );
+        for weak in ["disable", "allow", "prefer", "require"] {
+            let (m, u) = mode_of(&format!("{heroku}?sslmode={weak}"), Some(home)).unwrap();
+            assert_eq!(m, TlsMode::Require, "{weak}");
+            assert_eq!(u, heroku, "the driver never sees sslmode");
+        }
+        let (m, u) = mode_of(
+            &format!("{heroku}?sslmode=verify-full&sslrootcert=/etc/db/root.pem&connect_timeout=5"),
+            Some(home),
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            TlsMode::VerifyFull {
+                root: "/etc/db/root.pem".into()
+            }
+        );
+        assert_eq!(u, format!("{heroku}?connect_timeout=5"));
+        // libpq's default root file.
+        let (m, _) = mode_of(&format!("{heroku}?sslmode=verify-ca"), Some(home)).unwrap();
+        assert_eq!(
+            m,
+            TlsMode::VerifyCa {
+                root: "/home/me/.postgresql/root.crt".into()
+            }
+        );
+        assert!(mode_of(&format!("{heroku}?sslmode=verify-ca"), None)
+            .unwrap_err()
+            .contains("sslrootcert=PATH"));
+        assert!(mode_of(
+            &format!("{heroku}?sslmode=verify-ca&sslrootcert=system"),
+            Some(home)
+        )
+        .unwrap_err()
+        .contains("not supported"));
+        let e = mode_of(&format!("{heroku}?sslmode=bogus"), Some(home)).unwrap_err();
+        assert!(e.contains("\"bogus\"") && !e.contains("u:p"), "{e}");
+        // Loopback without a strict mode: TLS if offered (the sandbox).
+        for url in [
+            "postgres://u@127.0.0.1/d",
+            "postgres://u@localhost/d?sslmode=disable",
+            "postgres://u@[::1]/d",
+        ] {
+            assert_eq!(
+                mode_of(url, Some(home)).unwrap().0,
+                TlsMode::Prefer,
+                "{url}"
+            );
+        }
+        assert_eq!(
+            mode_of("postgres://u@127.0.0.1/d?sslmode=require", Some(home))
+                .unwrap()
+                .0,
+            TlsMode::Require
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_root_file_is_named() {
+        let e = tls(&TlsMode::VerifyCa {
+            root: "/nonexistent/root.crt".into(),
+        })
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("/nonexistent/root.crt") && e.contains("does not exist"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("root.crt");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let e = tls(&TlsMode::VerifyFull {
+            root: empty.clone(),
+        })
+        .err()
+        .unwrap();
+        assert!(e.contains("no usable PEM certificate"), "{e}");
     }
 
     #[test]

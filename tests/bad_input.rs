@@ -188,10 +188,19 @@ fn no_token() {
 #[test]
 fn token_from_netrc_is_used() {
     let env = Env::new("demo");
+    // The entry of the configured API host (HEROKU_HOST is the sandbox's
+    // `http://127.0.0.1:PORT`), as the heroku CLI reads it: the token of
+    // `api.heroku.com` is not sent to another host.
+    let machine = env
+        .sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     std::fs::write(
         env.user_home.path().join(".netrc"),
         format!(
-            "machine api.heroku.com\n  login me@example.com\n  password {}\n",
+            "machine {machine}\n  login me@example.com\n  password {}\n",
             env.sandbox.token()
         ),
     )

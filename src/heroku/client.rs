@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::config::{is_secure, Endpoints, Token};
+use super::config::{may_carry_token, Endpoints, Token};
 use super::types::{
     Addon, App, Attachment, CreateAddon, CreateAttachment, CreateTransfer, Credential,
     DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Plan, Transfer, WaitStatus,
@@ -753,10 +753,10 @@ impl Client {
         let joined = format!("{}{}", base.as_str().trim_end_matches('/'), call.path);
         let url = Url::parse(&joined)
             .map_err(|e| call.not_sent(format!("cannot build the URL ({e})")))?;
-        if !is_secure(&url) {
+        if !may_carry_token(&url) {
             return Err(call.not_sent(format!(
-                "the API token goes only over https (or plain http to this machine), not to \
-                 {}://{}",
+                "the API token goes only to a Heroku API host over https (or to this machine), \
+                 not to {}://{}",
                 url.scheme(),
                 url.host_str().unwrap_or("")
             )));
@@ -1623,6 +1623,20 @@ mod tests {
         let e = insecure.app("my-app").unwrap_err();
         assert!(matches!(e, ApiError::NotSent { .. }), "{e:?}");
         assert_eq!(insecure.request_count(), 0);
+        // https to a host that is not Heroku's: refused too, before any
+        // connection (the official CLI's authorizationAllowed).
+        let foreign = Client::new(
+            Endpoints {
+                platform: Url::parse("https://evil.example").unwrap(),
+                data: Url::parse("https://api.data.heroku.com").unwrap(),
+            },
+            Token::new("t"),
+            fast(),
+        );
+        let e = foreign.app("my-app").unwrap_err();
+        assert!(matches!(e, ApiError::NotSent { .. }), "{e:?}");
+        assert!(e.to_string().contains("evil.example"), "{e}");
+        assert_eq!(foreign.request_count(), 0);
         assert_eq!(client.request_count(), 0);
         assert!(server.seen().is_empty());
     }

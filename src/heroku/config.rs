@@ -1,8 +1,12 @@
 //! Where pgmigrate talks to Heroku and with which credential: the Platform
 //! and Data API base URLs (from `HEROKU_HOST`, `HEROKU_DATA_HOST`,
-//! `HEROKU_POSTGRESQL_HOST`), the API token (from `HEROKU_API_KEY` or the
-//! `~/.netrc` that `heroku login` writes), and the rule that the token only
-//! ever travels over https (or plain http to this machine's loopback).
+//! `HEROKU_POSTGRESQL_HOST`), the API token (from `HEROKU_API_KEY`, the
+//! `~/.netrc` that older `heroku login`s write, else `heroku auth:token`,
+//! which also reads the OS keychain where CLI 11 keeps it), and the rule
+//! that the token only ever goes to a Heroku API host over https, or to
+//! this machine's loopback (plain http allowed there), as the official CLI
+//! decides (heroku/heroku-cli-command `src/api-client.ts`,
+//! `authorizationAllowed`).
 //!
 //! Nothing here touches the network; everything reads its environment
 //! through a lookup function so that tests can pass a map.
@@ -17,8 +21,19 @@ use url::{Host, Url};
 pub const DEFAULT_PLATFORM_URL: &str = "https://api.heroku.com";
 /// The Data API (Heroku Postgres) base when no override is set.
 pub const DEFAULT_DATA_URL: &str = "https://api.data.heroku.com";
-/// The `~/.netrc` machine whose password is the API token.
+/// The `~/.netrc` machine whose password is the API token, when
+/// `HEROKU_HOST` is not set.
 pub const NETRC_MACHINE: &str = "api.heroku.com";
+
+/// The domains of Heroku's APIs: the token goes to these and their
+/// subdomains only (and to loopback). FACT: heroku/heroku-cli-command
+/// `src/api-client.ts` `ALLOWED_HEROKU_DOMAINS`.
+pub const HEROKU_DOMAINS: [&str; 4] = [
+    "heroku.com",
+    "herokai.com",
+    "herokuspace.com",
+    "herokudev.com",
+];
 
 /// A problem with the environment pgmigrate was started in: where Heroku is,
 /// or the API token. Each message names the problem and the fix, and none
@@ -26,10 +41,17 @@ pub const NETRC_MACHINE: &str = "api.heroku.com";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "no Heroku API token: set HEROKU_API_KEY or run `heroku login` which writes ~/.netrc \
-         (pgmigrate reads the password of its `machine api.heroku.com` entry)."
+        "no Heroku API token: HEROKU_API_KEY is not set; {}. Log in with `heroku login` \
+         (pgmigrate then asks `heroku auth:token`, which also finds a token the CLI keeps in \
+         the OS keychain), or set HEROKU_API_KEY (e.g. export HEROKU_API_KEY=$(heroku \
+         auth:token)).",
+        tried.join("; ")
     )]
-    NoToken,
+    NoToken {
+        /// Where else pgmigrate looked, and what it found there (never the
+        /// token or a word of the netrc file).
+        tried: Vec<String>,
+    },
 
     #[error(
         "cannot read the netrc file {}: fix its permissions (it should be readable by you \
@@ -54,20 +76,6 @@ pub enum ConfigError {
     },
 
     #[error(
-        "the netrc file {} has no `machine {NETRC_MACHINE}` entry (and no `default` entry), so \
-         it holds no Heroku API token: run `heroku login`, or set HEROKU_API_KEY.",
-        path.display()
-    )]
-    NetrcNoMachine { path: PathBuf },
-
-    #[error(
-        "the `machine {NETRC_MACHINE}` entry of the netrc file {} has no password (the \
-         password is the API token): run `heroku login` again, or set HEROKU_API_KEY.",
-        path.display()
-    )]
-    NetrcNoPassword { path: PathBuf },
-
-    #[error(
         "{var}={value:?} is not a usable Heroku API address: {problem}. Give a host name \
          (e.g. {var}=heroku.com) or a full base URL (e.g. {var}=https://api.heroku.com), or \
          unset {var} to use Heroku's own API."
@@ -84,6 +92,19 @@ pub enum ConfigError {
          or localhost), or unset {var}."
     )]
     Insecure {
+        var: &'static str,
+        value: String,
+        host: String,
+    },
+
+    #[error(
+        "{var}={value:?} would send the Heroku API token to {host}, which is not a Heroku API \
+         host: pgmigrate sends the token only to Heroku's domains (heroku.com, herokai.com, \
+         herokuspace.com, herokudev.com and their subdomains) over https, or to this machine \
+         (127.0.0.1, ::1, localhost), as the heroku CLI does. Unset {var} to use Heroku's own \
+         API, or point it at a Heroku host."
+    )]
+    NotHeroku {
         var: &'static str,
         value: String,
         host: String,
@@ -126,9 +147,11 @@ impl Endpoints {
     ///   paths do not overlap (`/client/v11/...` is the Data API). Otherwise
     ///   it is `https://api.data.heroku.com`.
     ///
-    /// The token goes to both bases, so both must be `https`, except that
-    /// plain `http` is accepted for a loopback host (127.0.0.0/8, ::1,
-    /// `localhost`). Anything else is a [`ConfigError::Insecure`].
+    /// The token goes to both bases, so both must be a Heroku API host
+    /// ([`HEROKU_DOMAINS`] or a subdomain) over `https`, or a loopback host
+    /// (127.0.0.0/8, ::1, `localhost`) over `http` or `https`. Any other
+    /// host is a [`ConfigError::NotHeroku`]; plain http to a Heroku host is
+    /// a [`ConfigError::Insecure`].
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Endpoints, ConfigError> {
         let (platform, platform_is_url) = match non_empty(env, "HEROKU_HOST") {
             None => (parse_fixed(DEFAULT_PLATFORM_URL), false),
@@ -177,6 +200,17 @@ impl Endpoints {
 
         Ok(Endpoints { platform, data })
     }
+
+    /// The netrc `machine` that holds the token for these endpoints: the
+    /// Platform API's host, with its port when the URL names one (the
+    /// official CLI's `vars.apiHost`: `api.heroku.com` by default).
+    pub fn netrc_machine(&self) -> String {
+        let host = self.platform.host_str().unwrap_or(NETRC_MACHINE);
+        match self.platform.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
 }
 
 /// The Heroku API token. It never shows in `Debug` or `Display` output; use
@@ -209,29 +243,62 @@ impl fmt::Display for Token {
     }
 }
 
-/// Finds the API token the way the official CLI does: `HEROKU_API_KEY`
-/// (trimmed, if not empty), else the password of `machine api.heroku.com`
-/// (or of the `default` entry) in the netrc file: `$NETRC` if set, else
-/// `home/.netrc`. A missing `~/.netrc` means "no token"; a missing file that
-/// `NETRC` names explicitly is an error.
+/// Finds the API token: `HEROKU_API_KEY` (trimmed, if not empty), else the
+/// password of `machine <machine>` in the netrc file (`$NETRC` if set, else
+/// `home/.netrc`; `machine` is [`Endpoints::netrc_machine`]; a `default`
+/// entry is never used: its password is for some other host), else what
+/// `heroku auth:token` prints, when a `heroku` executable is on `PATH` (CLI
+/// 11 keeps the token in the OS keychain, so `~/.netrc` is often empty).
+///
+/// A missing `~/.netrc`, one without that machine or without its password,
+/// and a `heroku` that is absent, fails, hangs or prints nothing all mean
+/// "look further"; [`ConfigError::NoToken`] says what each gave. A netrc
+/// that cannot be read or parsed, or a missing file that `NETRC` names, is
+/// an error of its own (the user must fix it).
 pub fn token_from_env(
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<&Path>,
+    machine: &str,
 ) -> Result<Token, ConfigError> {
     if let Some(key) = non_empty(env, "HEROKU_API_KEY") {
         return Ok(Token::new(key));
     }
+    let mut tried = vec![];
+    match token_from_netrc(env, home, machine)? {
+        Ok(token) => return Ok(token),
+        Err(why) => tried.push(why),
+    }
+    match non_empty(env, "PATH")
+        .as_deref()
+        .and_then(super::cli_token::find_heroku)
+    {
+        None => tried.push("no `heroku` command on PATH to ask `heroku auth:token`".into()),
+        Some(exe) => match super::cli_token::auth_token(&exe, super::cli_token::TIMEOUT) {
+            Ok(token) => return Ok(token),
+            Err(why) => tried.push(why),
+        },
+    }
+    Err(ConfigError::NoToken { tried })
+}
+
+/// The netrc step of [`token_from_env`]: `Ok(Ok(token))`, `Ok(Err(what was
+/// found instead))`, or an error that stops the search.
+fn token_from_netrc(
+    env: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+    machine: &str,
+) -> Result<Result<Token, String>, ConfigError> {
     let (path, explicit) = match non_empty(env, "NETRC") {
         Some(p) => (PathBuf::from(p), true),
         None => match home {
             Some(home) => (home.join(".netrc"), false),
-            None => return Err(ConfigError::NoToken),
+            None => return Ok(Err("no home directory, so no ~/.netrc".into())),
         },
     };
     let text = match std::fs::read(&path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            return Err(ConfigError::NoToken)
+            return Ok(Err(format!("there is no {}", path.display())))
         }
         Err(source) => return Err(ConfigError::NetrcUnreadable { path, source }),
     };
@@ -245,12 +312,23 @@ pub fn token_from_env(
             })
         }
     };
-    let Some(entry) = netrc.lookup(NETRC_MACHINE) else {
-        return Err(ConfigError::NetrcNoMachine { path });
+    let Some(entry) = netrc.lookup(machine) else {
+        let default = if netrc.entries.iter().any(|e| e.machine.is_none()) {
+            " (its `default` entry is not used: its password is not meant for Heroku)"
+        } else {
+            ""
+        };
+        return Ok(Err(format!(
+            "{} has no `machine {machine}` entry{default}",
+            path.display()
+        )));
     };
     match entry.password.as_deref().map(str::trim) {
-        Some(p) if !p.is_empty() => Ok(Token::new(p)),
-        _ => Err(ConfigError::NetrcNoPassword { path }),
+        Some(p) if !p.is_empty() => Ok(Ok(Token::new(p))),
+        _ => Ok(Err(format!(
+            "the `machine {machine}` entry of {} has no password",
+            path.display()
+        ))),
     }
 }
 
@@ -338,6 +416,23 @@ fn parse_base(var: &'static str, value: &str, full: &str) -> Result<Url, ConfigE
     Ok(url)
 }
 
+/// Whether a host name is one of Heroku's API domains or a subdomain of
+/// one (FACT: heroku/heroku-cli-command `src/api-client.ts`
+/// `authorizationAllowed`: `hostname.endsWith('.' + domain) || hostname
+/// === domain`).
+pub(crate) fn is_heroku_host(url: &Url) -> bool {
+    let Some(Host::Domain(host)) = url.host() else {
+        return false;
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    HEROKU_DOMAINS.iter().any(|d| {
+        host == *d
+            || host
+                .strip_suffix(d)
+                .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
+    })
+}
+
 /// Whether a URL's host is this machine's loopback interface.
 pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
@@ -348,25 +443,27 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Whether the token may be sent to this URL: https anywhere, or plain
-/// http to a loopback host.
-pub(crate) fn is_secure(url: &Url) -> bool {
+/// Whether the token may be sent to this URL: a Heroku API host over
+/// https, or a loopback host over http or https. The official CLI's rule
+/// (`authorizationAllowed`): `safeProtocol && (isHerokuApi || isLocalhost)`.
+pub(crate) fn may_carry_token(url: &Url) -> bool {
     match url.scheme() {
-        "https" => true,
+        "https" => is_heroku_host(url) || is_loopback(url),
         "http" => is_loopback(url),
         _ => false,
     }
 }
 
 fn check_secure(var: &'static str, value: &str, url: &Url) -> Result<(), ConfigError> {
-    if is_secure(url) {
-        Ok(())
+    if may_carry_token(url) {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or("").to_owned();
+    let value = shown(value);
+    if is_heroku_host(url) {
+        Err(ConfigError::Insecure { var, value, host })
     } else {
-        Err(ConfigError::Insecure {
-            var,
-            value: shown(value),
-            host: url.host_str().unwrap_or("").to_owned(),
-        })
+        Err(ConfigError::NotHeroku { var, value, host })
     }
 }
 
@@ -549,13 +646,16 @@ impl Netrc {
                     lexer.skip_macdef();
                 }
                 _ => {
-                    return Err(NetrcError {
-                        line,
-                        what: "unexpected word where a keyword (machine, default, login, \
-                               password, account or macdef) was expected; is a value \
-                               missing, or does one contain a space and need quotes?"
-                            .into(),
-                    })
+                    // A keyword other tools write (`port`, `protocol`,
+                    // `method`, `org`, ...): a `key value` pair, as the
+                    // heroku CLI's own parser reads every line. Skipped.
+                    // The word may be a secret: the error does not quote it.
+                    if lexer.word()?.is_none() {
+                        return Err(NetrcError {
+                            line,
+                            what: "the last keyword has no value".into(),
+                        });
+                    }
                 }
             }
         }
@@ -563,17 +663,15 @@ impl Netrc {
         Ok(netrc)
     }
 
-    /// The first entry for `machine` (host names compare case-insensitively),
-    /// else the `default` entry.
+    /// The first entry for `machine` (host names compare case-insensitively).
+    /// Never the `default` entry: its password is for whatever host has no
+    /// entry of its own, not a Heroku token (the heroku CLI ignores it too).
     fn lookup(&self, machine: &str) -> Option<&NetrcEntry> {
-        self.entries
-            .iter()
-            .find(|e| {
-                e.machine
-                    .as_deref()
-                    .is_some_and(|m| m.eq_ignore_ascii_case(machine))
-            })
-            .or_else(|| self.entries.iter().find(|e| e.machine.is_none()))
+        self.entries.iter().find(|e| {
+            e.machine
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(machine))
+        })
     }
 }
 
@@ -636,8 +734,8 @@ mod tests {
         let (p, d) = urls(&[("HEROKU_HOST", "http://127.0.0.1:5000/")]);
         assert_eq!(p, "http://127.0.0.1:5000/");
         assert_eq!(d, p);
-        let e = endpoints(&[("HEROKU_HOST", "https://proxy.example.com/heroku/")]).unwrap();
-        assert_eq!(e.platform.as_str(), "https://proxy.example.com/heroku");
+        let e = endpoints(&[("HEROKU_HOST", "https://proxy.herokudev.com/heroku/")]).unwrap();
+        assert_eq!(e.platform.as_str(), "https://proxy.herokudev.com/heroku");
         assert_eq!(e.data, e.platform);
         assert_eq!(
             urls(&[("HEROKU_HOST", "HTTP://LOCALHOST:8080")]).0,
@@ -657,8 +755,8 @@ mod tests {
             "http://localhost:5000/"
         );
         assert_eq!(
-            urls(&[("HEROKU_DATA_HOST", "postgres-api.example.com")]).1,
-            "https://postgres-api.example.com/"
+            urls(&[("HEROKU_DATA_HOST", "postgres-api.heroku.com")]).1,
+            "https://postgres-api.heroku.com/"
         );
         // A full URL is taken as it is.
         assert_eq!(
@@ -671,16 +769,16 @@ mod tests {
         );
         // HEROKU_POSTGRESQL_HOST is the fallback, HEROKU_DATA_HOST wins.
         assert_eq!(
-            urls(&[("HEROKU_POSTGRESQL_HOST", "pg.example.com")]).1,
-            "https://pg.example.com/"
+            urls(&[("HEROKU_POSTGRESQL_HOST", "pg.herokai.com")]).1,
+            "https://pg.herokai.com/"
         );
         assert_eq!(
             urls(&[
-                ("HEROKU_POSTGRESQL_HOST", "pg.example.com"),
-                ("HEROKU_DATA_HOST", "data.example.com")
+                ("HEROKU_POSTGRESQL_HOST", "pg.herokai.com"),
+                ("HEROKU_DATA_HOST", "data.herokuspace.com")
             ])
             .1,
-            "https://data.example.com/"
+            "https://data.herokuspace.com/"
         );
         // A bare HEROKU_HOST does not move the Data API.
         assert_eq!(
@@ -696,15 +794,14 @@ mod tests {
             "http://127.8.9.10",
             "http://[::1]:5000",
             "http://localhost",
-            "https://example.com",
+            "https://localhost:8443",
+            "https://api.heroku.com",
         ] {
             assert!(endpoints(&[("HEROKU_HOST", ok)]).is_ok(), "{ok}");
         }
         for bad in [
-            "http://example.com",
-            "http://10.0.0.1:5000",
-            "http://[::2]",
-            "http://localhost.evil.com",
+            "http://api.heroku.com",
+            "http://api.staging.herokudev.com:80",
         ] {
             let e = endpoints(&[("HEROKU_HOST", bad)]).unwrap_err();
             assert!(matches!(e, ConfigError::Insecure { .. }), "{bad}: {e:?}");
@@ -713,12 +810,13 @@ mod tests {
             assert!(msg.contains("https://"), "{msg}");
         }
         // The data API is held to the same rule, named by its variable.
-        let e = endpoints(&[("HEROKU_DATA_HOST", "http://data.example.com")]).unwrap_err();
+        let e = endpoints(&[("HEROKU_DATA_HOST", "http://data.heroku.com")]).unwrap_err();
+        assert!(matches!(e, ConfigError::Insecure { .. }), "{e:?}");
         assert!(e.to_string().contains("HEROKU_DATA_HOST"), "{e}");
         // A bare data host under a loopback http platform base stays http.
         let e = endpoints(&[
             ("HEROKU_HOST", "http://127.0.0.1:5000"),
-            ("HEROKU_POSTGRESQL_HOST", "pg.example.com"),
+            ("HEROKU_POSTGRESQL_HOST", "pg.heroku.com"),
         ])
         .unwrap_err();
         assert!(
@@ -731,6 +829,75 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn the_token_goes_only_to_heroku_hosts_or_loopback() {
+        // FACT: heroku/heroku-cli-command src/api-client.ts
+        // authorizationAllowed: https and (a Heroku domain, or one of its
+        // subdomains), or loopback.
+        for (value, ok) in [
+            ("https://api.heroku.com", true),
+            ("https://heroku.com", true),
+            ("https://api.staging.herokudev.com", true),
+            ("https://x.herokai.com", true),
+            ("https://api.HEROKUSPACE.com", true),
+            ("https://127.0.0.1:5000", true),
+            ("https://evil.example", false),
+            ("https://evilheroku.com", false),
+            ("https://api.heroku.com.evil.example", false),
+            ("https://heroku.community", false),
+            ("http://example.com", false),
+            ("http://10.0.0.1:5000", false),
+            ("http://[::2]", false),
+            ("http://localhost.evil.com", false),
+            ("https://192.168.1.10", false),
+        ] {
+            let url = Url::parse(value).unwrap();
+            assert_eq!(may_carry_token(&url), ok, "{value}");
+            let e = endpoints(&[("HEROKU_HOST", value)]);
+            assert_eq!(e.is_ok(), ok, "{value}: {e:?}");
+            if !ok {
+                let e = e.unwrap_err();
+                assert!(matches!(e, ConfigError::NotHeroku { .. }), "{value}: {e:?}");
+                let msg = e.to_string();
+                assert!(msg.contains("HEROKU_HOST") && msg.contains(value), "{msg}");
+                assert!(msg.contains("not a Heroku API host"), "{msg}");
+                assert!(msg.contains("Unset HEROKU_HOST"), "{msg}");
+            }
+        }
+        // A bare host is `api.<host>`: the same rule.
+        let e = endpoints(&[("HEROKU_HOST", "example.com")]).unwrap_err();
+        assert!(matches!(e, ConfigError::NotHeroku { .. }), "{e:?}");
+        assert!(e.to_string().contains("api.example.com"), "{e}");
+        // The Data API too, bare or full, named by its variable.
+        for (var, value) in [
+            ("HEROKU_DATA_HOST", "evil.example"),
+            ("HEROKU_DATA_HOST", "https://evil.example"),
+            ("HEROKU_POSTGRESQL_HOST", "pg.example.com"),
+        ] {
+            let e = endpoints(&[(var, value)]).unwrap_err();
+            assert!(matches!(e, ConfigError::NotHeroku { .. }), "{value}: {e:?}");
+            assert!(e.to_string().contains(var), "{e}");
+        }
+        // Loopback data host under a Heroku platform: allowed over https.
+        assert!(endpoints(&[("HEROKU_DATA_HOST", "localhost")]).is_ok());
+    }
+
+    #[test]
+    fn the_netrc_machine_is_the_configured_api_host() {
+        let m = |pairs: &[(&str, &str)]| endpoints(pairs).unwrap().netrc_machine();
+        assert_eq!(m(&[]), "api.heroku.com");
+        assert_eq!(m(&[("HEROKU_HOST", "herokudev.com")]), "api.herokudev.com");
+        assert_eq!(
+            m(&[("HEROKU_HOST", "http://127.0.0.1:5000")]),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(
+            m(&[("HEROKU_HOST", "https://api.heroku.com:443")]),
+            "api.heroku.com"
+        );
+        assert_eq!(m(&[("HEROKU_HOST", "http://localhost")]), "localhost");
     }
 
     #[test]
@@ -791,7 +958,7 @@ mod tests {
         } else {
             std::fs::remove_file(dir.path().join(".netrc")).expect("rm");
         }
-        token_from_env(&env_of(pairs), Some(dir.path()))
+        token_from_env(&env_of(pairs), Some(dir.path()), NETRC_MACHINE)
     }
 
     #[test]
@@ -842,12 +1009,53 @@ mod tests {
     }
 
     #[test]
-    fn netrc_default_entry() {
+    fn netrc_default_entry_is_never_used() {
         let text = "machine other.com password other\ndefault login anon password fallback\n";
-        assert_eq!(token_from(&[], Some(text)).unwrap().expose(), "fallback");
-        // A specific machine wins over default, whatever the order.
+        let e = token_from(&[], Some(text)).unwrap_err();
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("`default` entry is not used"), "{msg}");
+        assert!(msg.contains("machine api.heroku.com"), "{msg}");
+        assert!(!msg.contains("fallback") && !msg.contains("anon"), "{msg}");
+        let e = token_from(&[], Some("default password fallback\n")).unwrap_err();
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
+        // A specific machine is used, whatever the order.
         let text = "default password fallback\nmachine api.heroku.com password specific\n";
         assert_eq!(token_from(&[], Some(text)).unwrap().expose(), "specific");
+    }
+
+    #[test]
+    fn netrc_keywords_of_other_tools_are_ignored() {
+        let text = "machine ftp.example.com login a password b port 21 protocol ftp\n\
+                    machine api.heroku.com\n  login me@example.com\n  password tok\n  method \
+                    interactive\n  org acme\n  port 443\n  protocol https\n\
+                    machine git.heroku.com login me password tok2 account x\n";
+        assert_eq!(token_from(&[], Some(text)).unwrap().expose(), "tok");
+        let text = "port 22\nmachine api.heroku.com password tok port 443";
+        assert_eq!(token_from(&[], Some(text)).unwrap().expose(), "tok");
+        // A keyword without its value is still malformed, and not quoted.
+        let e = token_from(&[], Some("machine api.heroku.com password t port")).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::NetrcMalformed { line: 1, .. }),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn netrc_entry_of_the_configured_host() {
+        let dir = home_with_netrc(
+            "machine api.heroku.com password heroku-token\n\
+             machine 127.0.0.1:5000 password local-token\n",
+        );
+        let env = env_of(&[]);
+        let t = token_from_env(&env, Some(dir.path()), "127.0.0.1:5000").unwrap();
+        assert_eq!(t.expose(), "local-token");
+        let t = token_from_env(&env, Some(dir.path()), "api.heroku.com").unwrap();
+        assert_eq!(t.expose(), "heroku-token");
+        // The api.heroku.com token does not go to another host.
+        let e = token_from_env(&env, Some(dir.path()), "api.herokudev.com").unwrap_err();
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
+        assert!(e.to_string().contains("machine api.herokudev.com"), "{e}");
     }
 
     #[test]
@@ -856,11 +1064,21 @@ mod tests {
         let other = dir.path().join("other-netrc");
         std::fs::write(&other, "machine api.heroku.com password other").unwrap();
         let other_s = other.to_string_lossy().into_owned();
-        let t = token_from_env(&env_of(&[("NETRC", &other_s)]), Some(dir.path())).unwrap();
+        let t = token_from_env(
+            &env_of(&[("NETRC", &other_s)]),
+            Some(dir.path()),
+            NETRC_MACHINE,
+        )
+        .unwrap();
         assert_eq!(t.expose(), "other");
         // A NETRC that names a missing file is an error, not "no token".
         let missing = dir.path().join("missing").to_string_lossy().into_owned();
-        let e = token_from_env(&env_of(&[("NETRC", &missing)]), Some(dir.path())).unwrap_err();
+        let e = token_from_env(
+            &env_of(&[("NETRC", &missing)]),
+            Some(dir.path()),
+            NETRC_MACHINE,
+        )
+        .unwrap_err();
         assert!(matches!(e, ConfigError::NetrcUnreadable { .. }), "{e:?}");
         assert!(e.to_string().contains(&missing), "{e}");
         assert!(std::error::Error::source(&e).is_some());
@@ -869,11 +1087,61 @@ mod tests {
     #[test]
     fn no_token_anywhere() {
         let e = token_from(&[], None).unwrap_err();
-        assert!(matches!(e, ConfigError::NoToken));
-        assert!(e.to_string().contains("HEROKU_API_KEY"));
-        assert!(e.to_string().contains("heroku login"));
-        let e = token_from_env(&env_of(&[]), None).unwrap_err();
-        assert!(matches!(e, ConfigError::NoToken));
+        assert!(matches!(e, ConfigError::NoToken { .. }));
+        let msg = e.to_string();
+        assert!(msg.contains("HEROKU_API_KEY"), "{msg}");
+        assert!(msg.contains("heroku login"), "{msg}");
+        assert!(msg.contains("keychain"), "{msg}");
+        assert!(
+            msg.contains("there is no") && msg.contains(".netrc"),
+            "{msg}"
+        );
+        assert!(msg.contains("no `heroku` command on PATH"), "{msg}");
+        let e = token_from_env(&env_of(&[]), None, NETRC_MACHINE).unwrap_err();
+        assert!(matches!(e, ConfigError::NoToken { .. }));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn heroku_auth_token_comes_after_the_netrc() {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        let exe = bin.path().join("heroku");
+        std::fs::write(&exe, "#!/bin/sh\necho from-cli\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = bin.path().to_string_lossy().into_owned();
+        // No netrc, a netrc without the machine, one with only `default`.
+        for netrc in [
+            None,
+            Some("machine x password y"),
+            Some("default password d"),
+        ] {
+            let t = token_from(&[("PATH", &path)], netrc).unwrap();
+            assert_eq!(t.expose(), "from-cli", "{netrc:?}");
+        }
+        // The netrc entry wins; HEROKU_API_KEY wins over both.
+        let t = token_from(
+            &[("PATH", &path)],
+            Some("machine api.heroku.com password n"),
+        )
+        .unwrap();
+        assert_eq!(t.expose(), "n");
+        let t = token_from(&[("PATH", &path), ("HEROKU_API_KEY", "k")], None).unwrap();
+        assert_eq!(t.expose(), "k");
+        // A failing CLI: no token, and the reason says so.
+        std::fs::write(
+            &exe,
+            "#!/bin/sh\necho 'Error: not logged in' >&2\nexit 100\n",
+        )
+        .unwrap();
+        let e = token_from(&[("PATH", &path)], None).unwrap_err();
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("auth:token` failed (exit status 100)"),
+            "{msg}"
+        );
+        assert!(msg.contains("not logged in"), "{msg}");
     }
 
     #[test]
@@ -881,7 +1149,7 @@ mod tests {
         // A directory where the file should be.
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(".netrc")).unwrap();
-        let e = token_from_env(&env_of(&[]), Some(dir.path())).unwrap_err();
+        let e = token_from_env(&env_of(&[]), Some(dir.path()), NETRC_MACHINE).unwrap_err();
         assert!(matches!(e, ConfigError::NetrcUnreadable { .. }), "{e:?}");
         assert!(e.to_string().contains(".netrc"));
     }
@@ -889,14 +1157,18 @@ mod tests {
     #[test]
     fn netrc_without_machine_or_password() {
         let e = token_from(&[], Some("machine git.heroku.com password t0ken")).unwrap_err();
-        assert!(matches!(e, ConfigError::NetrcNoMachine { .. }), "{e:?}");
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
         assert!(e.to_string().contains("heroku login"));
+        assert!(
+            e.to_string().contains("no `machine api.heroku.com` entry"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("t0ken"));
         let e = token_from(&[], Some("machine api.heroku.com login me@example.com")).unwrap_err();
-        assert!(matches!(e, ConfigError::NetrcNoPassword { .. }), "{e:?}");
-        assert!(e.to_string().contains("heroku login"));
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
+        assert!(e.to_string().contains("has no password"), "{e}");
         let e = token_from(&[], Some("")).unwrap_err();
-        assert!(matches!(e, ConfigError::NetrcNoMachine { .. }), "{e:?}");
+        assert!(matches!(e, ConfigError::NoToken { .. }), "{e:?}");
     }
 
     #[test]

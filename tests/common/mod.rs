@@ -123,7 +123,7 @@ impl Env {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pgmigrate"));
         c.args(args)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PATH", hermetic_path())
             .env("HOME", self.user_home.path())
             .env("HEROKU_HOST", self.sandbox.base_url())
             .env("HEROKU_DATA_HOST", self.sandbox.base_url())
@@ -207,6 +207,30 @@ impl Env {
             .code(3);
         self.journal_path(app)
     }
+}
+
+/// The test process's PATH without any directory holding a `heroku`
+/// executable: pgmigrate asks `heroku auth:token` for a token when it has
+/// none, and a real CLI logged in on this machine must not answer a test.
+/// Tests that want a `heroku` put their own first with [`prepend_path`].
+pub fn hermetic_path() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("heroku").exists())
+        .collect();
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
+/// Puts `dir` first on the PATH of `c` (a command from [`Env::command`]).
+pub fn prepend_path(c: &mut Command, dir: &Path) {
+    let current = c
+        .get_envs()
+        .find(|(k, _)| *k == "PATH")
+        .and_then(|(_, v)| v.map(|v| v.to_os_string()))
+        .unwrap_or_default();
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&current));
+    c.env("PATH", std::env::join_paths(dirs).expect("a PATH"));
 }
 
 pub fn output(mut c: Command) -> Out {
