@@ -13,10 +13,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{exit, Error};
 use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
-use crate::journal::{Home, RunOptions};
-use crate::migrate::{human_bytes, Migration, Observer, Progress, RunRequest, Settings};
-use crate::status::{self, StatusReport};
-use crate::steps::{self, Step};
+use crate::journal::Home;
+use crate::journal_v2::RunOptions;
+use crate::methods::session::{self, RunRequest, Session};
+use crate::methods::{copy, human_bytes, Observer, Progress, Settings};
+use crate::status_v2::{self as status, StatusReport};
+use crate::steps;
 use crate::verify::VerifyMode;
 
 /// Print a line on stdout. A closed stdout (`pgmigrate status | head`) is
@@ -186,7 +188,7 @@ struct RunArgs {
     /// Stop before this step, resumable: `cutover` (copy done, maintenance still on),
     /// `maintenance` (only provision), or any step name.
     #[arg(long, value_name = "STEP", value_parser = parse_step)]
-    stop_before: Option<Step>,
+    stop_before: Option<String>,
     /// Only show what would be done (as `pgmigrate plan`); change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -267,19 +269,22 @@ struct DemoArgs {
     postgres: Option<String>,
 }
 
-fn parse_step(s: &str) -> Result<Step, String> {
+fn parse_step(s: &str) -> Result<String, String> {
     // Short names for the two places a person usually wants to pause.
     let s = match s {
         "cutover" | "cut-over" => "promote-target",
         "maintenance" => "maintenance-on",
         other => other,
     };
-    Step::from_name(s).ok_or_else(|| {
-        format!(
+    let ids = copy::plan().ids();
+    if ids.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
             "unknown step `{s}`; use cutover, maintenance, or one of: {}",
-            Step::ALL.map(|s| s.name()).join(", ")
-        )
-    })
+            ids.join(", ")
+        ))
+    }
 }
 
 /// Entry point of the binary: parse, run, report, exit.
@@ -495,7 +500,7 @@ fn settings(t: &Timeouts) -> Result<Settings, Error> {
         provision_timeout: Duration::from_secs(t.provision_timeout),
         // For tests: Heroku's budget is that of `heroku pg:wait`.
         wait_status_404_for: env_secs("PGMIGRATE_WAIT_STATUS_404_FOR")?
-            .unwrap_or(crate::migrate::WAIT_STATUS_404_FOR),
+            .unwrap_or(crate::methods::steps::wait_target::WAIT_STATUS_404_FOR),
         drain_timeout: Duration::from_secs(t.drain_timeout),
         copy_stall_timeout: Duration::from_secs(t.copy_stall_timeout),
         interrupt: Some(interrupt_flag()),
@@ -542,7 +547,7 @@ fn run(cli: Cli) -> Result<(), Error> {
 fn cmd_plan(what: &MigrationArgs) -> Result<(), Error> {
     let (app, options) = migration(what)?;
     let client = client()?;
-    let reading = crate::migrate::preflight(&client, &app, &options, what.force)?;
+    let reading = crate::methods::preflight::preflight(&client, &app, &options, what.force)?;
     out!("{}", render_plan(&app, &options, &reading));
     Ok(())
 }
@@ -551,7 +556,7 @@ fn cmd_plan(what: &MigrationArgs) -> Result<(), Error> {
 pub fn render_plan(
     app: &str,
     options: &RunOptions,
-    r: &crate::migrate::PreflightReading,
+    r: &crate::methods::preflight::PreflightReading,
 ) -> String {
     let f = &r.facts;
     let mut s = format!("Plan for {app} (read only: nothing was changed)\n\n");
@@ -602,7 +607,7 @@ pub fn render_plan(
     }
     s.push_str(&format!(
         "  downtime {}\n\nSteps:\n",
-        match crate::migrate::expected_downtime(f) {
+        match copy::expected_downtime(f) {
             Some(d) => format!(
                 "about {} (maintenance on → off: drain up to 30 s, copy at about 3 min/GB)",
                 humantime::format_duration(Duration::from_secs(d.as_secs()))
@@ -610,10 +615,21 @@ pub fn render_plan(
             None => "unknown (Heroku did not report the database size); about 3 min/GB".into(),
         }
     ));
-    for step in Step::ALL.iter().skip(1) {
-        match steps::skip_reason(*step, f, options) {
-            Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.name())),
-            None => s.push_str(&format!("  {:<16} {}\n", step.name(), step.describe())),
+    // The plan's own skip rules, asked of the journal the run would start.
+    let plan = copy::plan();
+    let mut j = crate::journal_v2::Journal::new(
+        String::new(),
+        app.to_string(),
+        options.clone(),
+        session::target_plan(app, "0"),
+        plan.method,
+        &plan.ids(),
+    );
+    j.facts = Some(f.clone());
+    for step in plan.steps.iter().skip(1) {
+        match (step.skip)(&j) {
+            Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.id)),
+            None => s.push_str(&format!("  {:<16} {}\n", step.id, step.words)),
         }
     }
     for w in &r.warnings {
@@ -639,7 +655,8 @@ fn print_runs(home: &Home, only: Option<&str>, json: bool) -> Result<(), Error> 
     let mut runs = Vec::new();
     for app in apps {
         for id in home.run_ids(&app)? {
-            runs.push(status::summarize(&home.load(&app, &id)?));
+            let path = home.journal_path(&app, &id);
+            runs.push(status::summarize(&crate::methods::store::load_path(&path)?));
         }
     }
     runs.sort_by(|x, y| y.run_id.cmp(&x.run_id));
@@ -682,10 +699,11 @@ fn cmd_run(a: RunArgs) -> Result<(), Error> {
     let request = RunRequest {
         app: app.clone(),
         options,
+        method: copy::METHOD,
     };
     let out = Printer::new();
     let started = Instant::now();
-    let journal = Migration::start(&client, &home, &request, s, &out)?;
+    let journal = session::start(&client, &home, &request, s, &out)?;
     print_summary(&journal, started.elapsed(), client.request_count());
     Ok(())
 }
@@ -699,7 +717,7 @@ fn cmd_resume(a: ResumeArgs) -> Result<(), Error> {
     s.force = a.force;
     let out = Printer::new();
     let started = Instant::now();
-    let mut m = Migration::open(&client, &home, &app, "resume", s, &out)?;
+    let mut m = Session::open(&client, &home, &app, "resume", s, &out)?;
     if let Some(mode) = a.verify {
         m.set_verify(mode)?;
     }
@@ -717,12 +735,12 @@ fn cmd_rollback(a: RollbackArgs) -> Result<(), Error> {
     s.force = a.force;
     s.keep_target = a.keep_target;
     let out = Printer::new();
-    let mut m = Migration::open(&client, &home, &app, "rollback", s, &out)?;
+    let mut m = Session::open(&client, &home, &app, "rollback", s, &out)?;
     let journal = m.rollback()?;
     outln!(
         "Rolled back {}: {}",
         journal.app,
-        status::outcome_words(&journal)
+        crate::methods::outcome_words(&journal)
     );
     Ok(())
 }
@@ -737,7 +755,8 @@ fn cmd_status(a: StatusArgs) -> Result<(), Error> {
         let mut runs = Vec::new();
         for app in apps {
             for id in home.run_ids(&app)? {
-                runs.push(status::summarize(&home.load(&app, &id)?));
+                let path = home.journal_path(&app, &id);
+                runs.push(status::summarize(&crate::methods::store::load_path(&path)?));
             }
         }
         runs.sort_by(|x, y| y.run_id.cmp(&x.run_id));
@@ -755,12 +774,12 @@ fn cmd_status(a: StatusArgs) -> Result<(), Error> {
         return Ok(());
     }
     let app = resolve_app(&a.app)?;
-    let journal = home.latest(&app)?.ok_or_else(|| Error::NoRun {
-        app: app.clone(),
-        home: home.root().to_path_buf(),
-    })?;
+    let (journal, path) =
+        crate::methods::store::latest(&home, &app)?.ok_or_else(|| Error::NoRun {
+            app: app.clone(),
+            home: home.root().to_path_buf(),
+        })?;
     let holder = crate::lock::current_holder(&home, &app);
-    let path = home.journal_path(&app, &journal.run_id);
     let report = status::report(&journal, holder, &path);
     if a.json {
         print_json(&report);
@@ -819,7 +838,7 @@ pub fn render_report(r: &StatusReport) -> String {
             .and_then(|v| v.as_str().map(|u| format!("  [undo: {u}]")))
             .unwrap_or_default();
         let note = match (&st.note, st.state) {
-            (Some(n), crate::journal::StepState::Skipped) => format!("  ({n})"),
+            (Some(n), crate::engine::StepState::Skipped) => format!("  ({n})"),
             _ => String::new(),
         };
         s.push_str(&format!(
@@ -829,7 +848,7 @@ pub fn render_report(r: &StatusReport) -> String {
         if let Some(n) = &st.note {
             if !matches!(
                 st.state,
-                crate::journal::StepState::Done | crate::journal::StepState::Skipped
+                crate::engine::StepState::Done | crate::engine::StepState::Skipped
             ) {
                 s.push_str(&format!(
                     "  {:<16} {}\n",
@@ -839,18 +858,9 @@ pub fn render_report(r: &StatusReport) -> String {
             }
         }
     }
-    let a = &r.answers;
     s.push_str("\nWhere things stand:\n");
-    for (q, ans) in [
-        ("Copy", &a.copy),
-        ("Verify", &a.verify),
-        ("DATABASE_URL", &a.database_url),
-        ("Config vars", &a.rebinding),
-        ("Maintenance", &a.maintenance),
-        ("Formation", &a.formation),
-        ("Target add-on", &a.target_addon),
-    ] {
-        s.push_str(&format!("  {q:<14} {}\n", ans.words));
+    for ans in &r.answers.0 {
+        s.push_str(&format!("  {:<14} {}\n", ans.label, ans.words));
     }
     if r.next_commands.is_empty() {
         s.push_str("\nNothing to do next.\n");
@@ -868,24 +878,29 @@ fn print_report(r: &StatusReport) {
     out!("{}", render_report(r));
 }
 
-fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
+fn print_summary(j: &crate::journal_v2::Journal, took: Duration, requests: u64) {
     let between = |a: Option<&String>, b: Option<&String>| {
         status::duration_ms(a.map(String::as_str), b.map(String::as_str)).map(Duration::from_millis)
     };
-    let mut lines = vec![format!("Migrated {}: {}", j.app, status::outcome_words(j))];
-    if let Some(w) = &j.results.window {
-        if let Some(d) = between(w.maintenance_on_at.as_ref(), w.maintenance_off_at.as_ref()) {
-            lines.push(format!(
-                "  downtime (maintenance on → off): {:.1}s",
-                d.as_secs_f64()
-            ));
-        }
+    let mut lines = vec![format!(
+        "Migrated {}: {}",
+        j.app,
+        crate::methods::outcome_words(j)
+    )];
+    let (on, off) = crate::methods::outputs::window(j);
+    if let Some(d) = between(on.as_ref(), off.as_ref()) {
+        lines.push(format!(
+            "  downtime (maintenance on → off): {:.1}s",
+            d.as_secs_f64()
+        ));
     }
-    if let Some(t) = &j.results.transfer {
+    if let Some(t) = copy::transfer(j) {
         let copy_time = between(
-            j.record(Step::StartCopy)
+            j.log
+                .record(copy::START_COPY)
                 .and_then(|r| r.started_at.as_ref()),
-            j.record(Step::WaitCopy)
+            j.log
+                .record(copy::WAIT_COPY)
                 .and_then(|r| r.finished_at.as_ref()),
         )
         .map(|d| format!(" in {:.1}s", d.as_secs_f64()))
@@ -991,12 +1006,12 @@ impl Printer {
 impl Observer for Printer {
     fn progress(&self, e: &Progress) {
         match e {
-            Progress::StepStarted(s) => {
+            Progress::StepStarted(s, words) => {
                 if let Ok(mut l) = self.last_wait.lock() {
                     *l = Some(Instant::now());
                 }
                 self.clear_bar();
-                self.line(&format!("{s}: {}…", s.describe()))
+                self.line(&format!("{s}: {words}…"))
             }
             Progress::StepDone(s, d) => {
                 self.clear_bar();
@@ -1058,15 +1073,15 @@ impl Observer for Printer {
                     ))
                 }
             }
-            Progress::UndoStarted(s, u) => {
+            Progress::UndoStarted(s, words) => {
                 self.clear_bar();
-                self.line(&format!("undo {s}: {}…", u.describe()))
+                self.line(&format!("undo {s}: {words}…"))
             }
-            Progress::UndoDone(s, _, d) => {
+            Progress::UndoDone(s, d) => {
                 self.clear_bar();
                 self.line(&format!("undo {s}: {d}"))
             }
-            Progress::UndoSkipped(s, _, d) => self.line(&format!("undo {s}: skipped ({d})")),
+            Progress::UndoSkipped(s, d) => self.line(&format!("undo {s}: skipped ({d})")),
             Progress::Note(n) => self.line(n),
             Progress::Warning(w) => self.line(&format!("warning: {w}")),
         }
@@ -1123,7 +1138,7 @@ fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
             )))
         })?;
     let url = sandbox.base_url();
-    let dir = std::env::temp_dir().join(format!("pgmigrate-demo-{}", crate::migrate::new_run_id()));
+    let dir = std::env::temp_dir().join(format!("pgmigrate-demo-{}", session::new_run_id()));
     let home = Home::at(&dir);
     outln!(
         "pgmigrate demo: a simulated Heroku on {url}, journals in {}\n",
@@ -1151,11 +1166,12 @@ fn cmd_demo(a: DemoArgs) -> Result<(), Error> {
                 VerifyMode::None
             },
         },
+        method: copy::METHOD,
     };
     let before = sandbox.snapshot();
     let out = Printer::new();
     let started = Instant::now();
-    let journal = Migration::start(&client, &home, &request, Settings::default(), &out)?;
+    let journal = session::start(&client, &home, &request, Settings::default(), &out)?;
     print_summary(&journal, started.elapsed(), client.request_count());
     outln!("\n$ pgmigrate status --app {}\n", a.app);
     let path = home.journal_path(&a.app, &journal.run_id);

@@ -375,7 +375,7 @@ fn a_truncated_journal_is_refused_not_reinitialised() {
 fn a_journal_from_a_newer_pgmigrate_is_refused() {
     let env = Env::new("demo");
     damage_journal(&env, |t| {
-        t.replace("\"format_version\": 1", "\"format_version\": 2")
+        t.replace("\"format_version\": 2", "\"format_version\": 3")
     });
     env.run(&["resume", "--app", "demo-app", "--confirm", "demo-app"])
         .code(1)

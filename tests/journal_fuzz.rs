@@ -6,7 +6,7 @@
 
 mod common;
 
-use pgmigrate::journal::{decode, encode, Decode};
+use pgmigrate::journal_v2::{decode, encode, Decode};
 
 struct Rng(u64);
 
@@ -121,7 +121,7 @@ fn spliced_journals_never_panic() {
 #[test]
 fn a_newer_version_is_named_as_such() {
     let good = String::from_utf8(real_journal()).unwrap();
-    let newer = good.replace("\"format_version\": 1", "\"format_version\": 9");
+    let newer = good.replace("\"format_version\": 2", "\"format_version\": 9");
     assert_eq!(decode(newer.as_bytes()), Err(Decode::Newer(9)));
 }
 

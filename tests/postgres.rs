@@ -80,7 +80,7 @@ fn seeded_rows_are_copied_and_verified_end_to_end() {
     assert_eq!(v["answers"]["verify"]["value"], "matched");
     let j = env.journal(APP);
     assert_eq!(
-        j["results"]["verify"]["tables"].as_array().unwrap().len(),
+        j["steps"][9]["output"]["tables"].as_array().unwrap().len(),
         3
     );
     assert!(

@@ -123,7 +123,7 @@ fn an_app_already_in_maintenance_stays_in_maintenance() {
         .unwrap()
         .iter()
         .filter(|s| s["state"] == "skipped")
-        .map(|s| s["step"].as_str().unwrap())
+        .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert!(skipped.contains(&"maintenance-on") && skipped.contains(&"maintenance-off"));
 }

@@ -54,6 +54,41 @@ fn plan_of<'a>(j: &Journal, path: &std::path::Path) -> Result<Plan<Ctx<'a>, Jour
     Ok(plan)
 }
 
+/// A fresh run id: UTC time to the millisecond and 8 hex digits of
+/// randomness (`20261124T221312345Z-3f9a1c2b`). Ids sort by time; `start`
+/// makes sure a new id sorts after the app's previous ones.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let stamp: String = stamp
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{stamp}-{:08x}", h.finish() as u32)
+}
+
+/// The names chosen in advance for a run's target, derived from the run id
+/// so that they are unique and can be looked up after a lost response.
+pub fn target_plan(app: &str, run_id: &str) -> crate::journal_v2::TargetPlan {
+    let suffix = run_id
+        .rsplit('-')
+        .next()
+        .unwrap_or(run_id)
+        .to_ascii_lowercase();
+    crate::journal_v2::TargetPlan {
+        addon_name: format!("{app}-pgmigrate-{suffix}"),
+        attachment_name: format!("PGMIGRATE_{}", suffix.to_ascii_uppercase()),
+    }
+}
+
 /// Begin a new run: lock, refuse if the last run is unfinished, preflight,
 /// then journal and run every step.
 pub fn start(
@@ -86,7 +121,7 @@ pub fn start(
     }
     let previous = home.run_ids(app)?.pop();
     let run_id = loop {
-        let id = crate::migrate::new_run_id();
+        let id = new_run_id();
         if previous.as_ref().is_none_or(|p| id > *p) {
             break id;
         }
@@ -96,7 +131,7 @@ pub fn start(
         run_id.clone(),
         app.clone(),
         request.options.clone(),
-        crate::migrate::target_plan(app, &run_id),
+        target_plan(app, &run_id),
         plan.method,
         &plan.ids(),
     );
