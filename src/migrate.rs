@@ -1305,7 +1305,10 @@ impl<'a> Migration<'a> {
                      database; stop them (`heroku ps:stop {} --app {app}`) and resume",
                     humantime::format_duration(self.settings.drain_timeout),
                     left.join(", "),
-                    left[0]
+                    // Not a release command's: stopping that fails its release.
+                    left.iter()
+                        .find(|n| !releasing.contains(*n))
+                        .unwrap_or(&left[0])
                 )));
             }
             self.observer.progress(&Progress::Waiting(
