@@ -191,6 +191,8 @@ pub struct Migration<'a> {
     urls: Urls,
     /// The formation as the scale-down answered it (sizes), if seen.
     live_formation: Vec<Formation>,
+    /// A release command's dyno was seen while draining.
+    saw_release_dyno: bool,
 }
 
 #[derive(Default)]
@@ -569,6 +571,7 @@ impl<'a> Migration<'a> {
             observer,
             urls: Urls::default(),
             live_formation: Vec::new(),
+            saw_release_dyno: false,
         };
         m.forward()?;
         Ok(m.writer.journal().clone())
@@ -596,6 +599,7 @@ impl<'a> Migration<'a> {
             observer,
             urls: Urls::default(),
             live_formation: Vec::new(),
+            saw_release_dyno: false,
         })
     }
 
@@ -1108,12 +1112,23 @@ impl<'a> Migration<'a> {
         // A release command runs in its own dyno while its release is
         // pending, with a database URL, while the app is down: a writer
         // like any other, so the copy waits for it too. A release can be
-        // pending a moment before its dyno shows, so both are looked at.
+        // pending a moment before its dyno shows, so both are looked at,
+        // on an app with release phase (a `release` process type, as
+        // promote.ts decides, or a release dyno seen): elsewhere releases
+        // succeed at once and the window is spared the request.
+        let has_release_type = self
+            .facts()?
+            .formation
+            .iter()
+            .any(|p| p.process_type == "release");
         let newest = loop {
             let last = self.drain(step)?;
             // One started while the app was already down (refused earlier
             // otherwise) would write to the old database during the copy.
             one_offs_running(&self.app(), &last)?;
+            if !has_release_type && !self.saw_release_dyno {
+                break None;
+            }
             let Some(releases) = self.read_releases()? else {
                 break None;
             };
@@ -1279,6 +1294,9 @@ impl<'a> Migration<'a> {
                 .filter(|d| d.is_release())
                 .map(|d| d.name.as_str())
                 .collect();
+            if !releasing.is_empty() {
+                self.saw_release_dyno = true;
+            }
             if !releasing.is_empty() && left.len() == releasing.len() {
                 // Only release commands are left: stopping one fails its
                 // release, so it is waited for up to Heroku's own limit.

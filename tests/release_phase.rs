@@ -257,22 +257,38 @@ fn a_failed_attach_release_retried_lets_resume_complete() {
 }
 
 #[test]
-fn without_a_release_command_each_wait_is_one_request() {
+fn without_a_release_process_type_the_wait_is_one_request() {
+    // No `release` process type in the formation (as promote.ts checks)
+    // and no release dyno: releases succeed at once, so only the
+    // scale-up's look is made.
+    let env = Env::new("pooler");
+    env.run(&["run", "--app", "pooled-app", "--confirm", "pooled-app"])
+        .ok();
+    let reads = release_reads(&env);
+    assert_eq!(reads, 1);
+    let j = env.journal("pooled-app");
+    assert_eq!(j["results"]["releases"]["cutover"]["status"], "succeeded");
+    assert!(j["results"]["releases"]["before_cutover"].is_null());
+}
+
+#[test]
+fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request() {
+    // The demo app has a `release` type; its releases succeed at once:
+    // one look when the dynos are gone, one before the scale-up.
     let env = Env::new("demo");
-    run_demo(&env);
-    let reads: Vec<_> = env
-        .sandbox
+    env.run(&["run", "--app", "demo-app", "--confirm", "demo-app"])
+        .ok();
+    assert_eq!(release_reads(&env), 2);
+    let j = env.journal("demo-app");
+    let rel = &j["results"]["releases"];
+    assert_eq!(rel["cutover"]["status"], "succeeded");
+    assert!(rel["before_cutover"].as_u64().unwrap() < rel["cutover"]["version"].as_u64().unwrap());
+}
+
+fn release_reads(env: &Env) -> usize {
+    env.sandbox
         .requests()
         .into_iter()
         .filter(|r| r.method == "GET" && r.path.ends_with("/releases"))
-        .collect();
-    // One when the dynos are gone, one before the scale-up.
-    assert_eq!(reads.len(), 2, "{reads:#?}");
-    let j = env.journal("demo-app");
-    assert_eq!(j["results"]["releases"]["cutover"]["status"], "succeeded");
-}
-
-fn run_demo(env: &Env) {
-    env.run(&["run", "--app", "demo-app", "--confirm", "demo-app"])
-        .ok();
+        .count()
 }
