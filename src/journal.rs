@@ -174,6 +174,36 @@ pub struct Results {
     /// The verify step's comparison (table names and counts, no data).
     #[serde(default)]
     pub verify: Option<crate::verify::VerifyReport>,
+    /// The app's releases as the run saw them (release phase); absent in
+    /// journals of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases: Option<ReleasesRecord>,
+}
+
+/// The releases a run waited for: dynos start on the newest release that
+/// succeeded, so the formation is restored only once the release made by
+/// the run's last config change has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasesRecord {
+    /// The app's newest release when the dynos were gone, before the copy
+    /// and the cut-over: the cut-over's releases are newer.
+    #[serde(default)]
+    pub before_cutover: Option<u64>,
+    /// The release the scale-up waited for.
+    #[serde(default)]
+    pub cutover: Option<ReleaseRecord>,
+    /// The release the rollback's restore of the formation waited for.
+    #[serde(default)]
+    pub rollback: Option<ReleaseRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub version: u64,
+    /// `succeeded`, or `failed`/`expired` when the wait stopped on it.
+    pub status: String,
+    /// Heroku's description of the release (redacted).
+    pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,12 +19,14 @@ use crate::heroku::types::{
 use crate::heroku::{ApiError, Client};
 use crate::journal::{
     AddonRecord, AttachmentRecord, Direction, EventKind, Facts, Home, Journal, JournalWriter,
-    Outcome, PoolRecord, ProcessRecord, RunOptions, StepState, TargetPlan, TransferRecord,
-    WindowRecord,
+    Outcome, PoolRecord, ProcessRecord, ReleaseRecord, RunOptions, StepState, TargetPlan,
+    TransferRecord, WindowRecord,
 };
 use crate::lock::AppLock;
 use crate::secrets::fingerprint;
-use crate::steps::{self, CopyVerdict, NextForward, NextRollback, StallWatch, Step, Undo};
+use crate::steps::{
+    self, CopyVerdict, NextForward, NextRollback, ReleaseVerdict, StallWatch, Step, Undo,
+};
 
 /// Limits and switches of a run, resume or rollback.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Settings {
     pub wait_status_404_for: Duration,
     /// How long to wait for scaled-down dynos to be gone.
     pub drain_timeout: Duration,
+    /// How long to wait for a release command (release phase) to end.
+    pub release_timeout: Duration,
     /// A transfer that makes no progress for this long has stalled.
     pub copy_stall_timeout: Duration,
     /// The longest pause between two looks at a wait.
@@ -59,6 +63,9 @@ impl Default for Settings {
             provision_timeout: Duration::from_secs(30 * 60),
             wait_status_404_for: WAIT_STATUS_404_FOR,
             drain_timeout: Duration::from_secs(3 * 60),
+            // FACT (Dev Center, Release Phase): a release command is
+            // stopped after one hour; a little more for Heroku to say so.
+            release_timeout: Duration::from_secs(65 * 60),
             copy_stall_timeout: Duration::from_secs(15 * 60),
             poll_cap: Duration::from_secs(5),
             copy_poll_max: Duration::from_secs(30),
@@ -189,6 +196,8 @@ pub struct Migration<'a> {
     urls: Urls,
     /// The formation as the scale-down answered it (sizes), if seen.
     live_formation: Vec<Formation>,
+    /// A release command's dyno was seen while draining.
+    saw_release_dyno: bool,
 }
 
 #[derive(Default)]
@@ -603,6 +612,7 @@ impl<'a> Migration<'a> {
             observer,
             urls: Urls::default(),
             live_formation: Vec::new(),
+            saw_release_dyno: false,
         };
         m.forward()?;
         Ok(m.writer.journal().clone())
@@ -630,6 +640,7 @@ impl<'a> Migration<'a> {
             observer,
             urls: Urls::default(),
             live_formation: Vec::new(),
+            saw_release_dyno: false,
         })
     }
 
@@ -1154,16 +1165,171 @@ impl<'a> Migration<'a> {
     fn wait_dynos(&mut self, step: Step) -> Result<String, StepError> {
         self.begin(step, "waiting for the dynos to be gone")?;
         let start = Instant::now();
-        let last = self.drain(step)?;
-        // One started while the app was already down (refused earlier
-        // otherwise) would write to the old database during the copy.
-        one_offs_running(&self.app(), &last)?;
+        // A release command runs in its own dyno while its release is
+        // pending, with a database URL, while the app is down: a writer
+        // like any other, so the copy waits for it too. A release can be
+        // pending a moment before its dyno shows, so both are looked at,
+        // on an app with release phase (a `release` process type, as
+        // promote.ts decides, or a release dyno seen): elsewhere releases
+        // succeed at once and the window is spared the request.
+        let has_release_type = self
+            .facts()?
+            .formation
+            .iter()
+            .any(|p| p.process_type == "release");
+        let newest = loop {
+            let last = self.drain(step)?;
+            // One started while the app was already down (refused earlier
+            // otherwise) would write to the old database during the copy.
+            one_offs_running(&self.app(), &last)?;
+            if !has_release_type && !self.saw_release_dyno {
+                break None;
+            }
+            let Some(releases) = self.read_releases()? else {
+                break None;
+            };
+            match steps::release_verdict(&releases, None) {
+                ReleaseVerdict::Pending(r) => {
+                    let elapsed = start.elapsed();
+                    if elapsed > self.settings.release_timeout {
+                        return Err(StepError::Definite(format!(
+                            "release v{} ({}) is still pending after {}; its release command \
+                             can write to the old database. See `heroku releases:output {} \
+                             --app {}`, then resume",
+                            r.version,
+                            crate::secrets::redact(r.description()),
+                            humantime::format_duration(self.settings.release_timeout),
+                            r.version,
+                            self.app()
+                        )));
+                    }
+                    self.observer.progress(&Progress::Waiting(
+                        step,
+                        format!(
+                            "release v{} ({}) is pending: waiting for its release command",
+                            r.version,
+                            crate::secrets::redact(r.description())
+                        ),
+                        elapsed,
+                    ));
+                    self.pause_poll(steps::backoff_poll(elapsed, self.settings.poll_cap))?;
+                }
+                ReleaseVerdict::NoRelease | ReleaseVerdict::NotYet(_) => break None,
+                ReleaseVerdict::Succeeded(r) | ReleaseVerdict::Failed(r) => break Some(r.version),
+            }
+        };
         let detail = format!(
             "all dynos gone after {}",
             humantime::format_duration(round(start.elapsed()))
         );
-        self.finish(step, &detail)?;
+        self.finish_with(step, &detail, |j| {
+            if let Some(v) = newest {
+                j.results
+                    .releases
+                    .get_or_insert_with(Default::default)
+                    .before_cutover = Some(v);
+            }
+        })?;
         Ok(detail)
+    }
+
+    /// The app's newest releases, or `None` when the API does not serve
+    /// them (404) and the app has no release process type, so that no
+    /// release command can be pending (heroku/cli's promote.ts decides
+    /// the same way, from the formation).
+    fn read_releases(&mut self) -> Result<Option<Vec<crate::heroku::types::Release>>, StepError> {
+        let app = self.app();
+        match self.client.newest_releases(&app) {
+            Ok(list) => Ok(Some(list)),
+            Err(e) if e.is_not_found() => {
+                let facts = self.facts()?;
+                if facts.formation.iter().any(|p| p.process_type == "release") {
+                    return Err(StepError::Definite(format!(
+                        "{} while {app} has a release command: whether dynos would start on \
+                         the new database cannot be checked",
+                        describe_api(&e)
+                    )));
+                }
+                let why = "this API does not list the app's releases; the app has no release \
+                           process type, so no release command is waited for";
+                if !self.journal().events.iter().any(|ev| ev.detail == why) {
+                    self.observer.progress(&Progress::Warning(why.into()));
+                    self.note(None, EventKind::Note, why)?;
+                }
+                Ok(None)
+            }
+            Err(e) => Err(read_error(&e)),
+        }
+    }
+
+    /// Wait until the app's newest release (newer than `floor`) has
+    /// succeeded, so that dynos started next run the config the run set:
+    /// a dyno boots on the newest release that succeeded, and one started
+    /// while the cut-over's release is pending runs the previous one, with
+    /// the previous `DATABASE_URL`. A failed release stops the wait; the
+    /// caller has changed nothing yet. Answers what was seen.
+    fn wait_release(
+        &mut self,
+        step: Step,
+        floor: Option<u64>,
+    ) -> Result<Option<ReleaseRecord>, StepError> {
+        let app = self.app();
+        let start = Instant::now();
+        loop {
+            let Some(releases) = self.read_releases()? else {
+                return Ok(None);
+            };
+            let elapsed = start.elapsed();
+            let waiting = match steps::release_verdict(&releases, floor) {
+                ReleaseVerdict::NoRelease => return Ok(None),
+                ReleaseVerdict::Succeeded(r) => {
+                    return Ok(Some(ReleaseRecord {
+                        version: r.version,
+                        status: r.status.clone(),
+                        description: crate::secrets::redact(r.description()),
+                    }))
+                }
+                ReleaseVerdict::Failed(r) => {
+                    let rec = ReleaseRecord {
+                        version: r.version,
+                        status: r.status.clone(),
+                        description: crate::secrets::redact(r.description()),
+                    };
+                    let message = release_failed(&app, &rec, step);
+                    self.writer.update(|j| {
+                        let all = j.results.releases.get_or_insert_with(Default::default);
+                        if step == Step::ScaleUp {
+                            all.cutover = Some(rec.clone());
+                        } else {
+                            all.rollback = Some(rec.clone());
+                        }
+                    })?;
+                    return Err(StepError::Definite(message));
+                }
+                ReleaseVerdict::Pending(r) => format!(
+                    "release v{} ({}) is running its release command; dynos start once it \
+                     has succeeded",
+                    r.version,
+                    crate::secrets::redact(r.description())
+                ),
+                ReleaseVerdict::NotYet(r) => format!(
+                    "waiting for the release of the cut-over (newest is v{}, the cut-over's \
+                     must be newer than v{})",
+                    r.map_or(0, |r| r.version),
+                    floor.unwrap_or(0)
+                ),
+            };
+            if elapsed > self.settings.release_timeout {
+                return Err(StepError::Definite(format!(
+                    "{waiting}, still after {}: the dynos stay at zero. See `heroku releases \
+                     --app {app}`",
+                    humantime::format_duration(self.settings.release_timeout)
+                )));
+            }
+            self.observer
+                .progress(&Progress::Waiting(step, waiting, elapsed));
+            self.pause_poll(steps::backoff_poll(elapsed, self.settings.poll_cap))?;
+        }
     }
 
     /// Wait until no dyno is left but one-off ones ([`steps::dynos_left`]);
@@ -1179,13 +1345,44 @@ impl<'a> Migration<'a> {
                 return Ok(dynos);
             }
             let elapsed = start.elapsed();
+            let releasing: Vec<&str> = dynos
+                .iter()
+                .filter(|d| d.is_release())
+                .map(|d| d.name.as_str())
+                .collect();
+            if !releasing.is_empty() {
+                self.saw_release_dyno = true;
+            }
+            if !releasing.is_empty() && left.len() == releasing.len() {
+                // Only release commands are left: stopping one fails its
+                // release, so it is waited for up to Heroku's own limit.
+                if elapsed > self.settings.release_timeout {
+                    return Err(StepError::Definite(format!(
+                        "a release command is still running after {} ({}); it can write to \
+                         the old database. See `heroku releases:output --app {app}`, then \
+                         resume",
+                        humantime::format_duration(self.settings.release_timeout),
+                        releasing.join(", ")
+                    )));
+                }
+                self.observer.progress(&Progress::Waiting(
+                    step,
+                    format!("release command running ({})", releasing.join(", ")),
+                    elapsed,
+                ));
+                self.pause_poll(steps::drain_poll(elapsed).min(self.settings.poll_cap))?;
+                continue;
+            }
             if elapsed > self.settings.drain_timeout {
                 return Err(StepError::Definite(format!(
                     "dynos still running after {}: {}. They can still write to the old \
                      database; stop them (`heroku ps:stop {} --app {app}`) and resume",
                     humantime::format_duration(self.settings.drain_timeout),
                     left.join(", "),
-                    left[0]
+                    // Not a release command's: stopping that fails its release.
+                    left.iter()
+                        .find(|n| !releasing.contains(*n))
+                        .unwrap_or(&left[0])
                 )));
             }
             self.observer.progress(&Progress::Waiting(
@@ -1465,6 +1662,27 @@ impl<'a> Migration<'a> {
 
     fn scale_up(&mut self, facts: &Facts) -> Result<String, StepError> {
         let app = self.app();
+        // Before the intent: a read. Dynos started before the cut-over's
+        // release has succeeded would run the old DATABASE_URL.
+        let floor = self
+            .journal()
+            .results
+            .releases
+            .as_ref()
+            .and_then(|r| r.before_cutover);
+        if let Some(seen) = self.wait_release(Step::ScaleUp, floor)? {
+            let text = format!(
+                "release v{} ({}) has succeeded: dynos start on it",
+                seen.version, seen.description
+            );
+            self.writer.update(|j| {
+                j.results
+                    .releases
+                    .get_or_insert_with(Default::default)
+                    .cutover = Some(seen);
+                j.push_event(Some(Step::ScaleUp), EventKind::Note, &text);
+            })?;
+        }
         let updates = steps::scale_up_updates(facts, &self.live_formation);
         let list = updates
             .iter()
@@ -1963,6 +2181,24 @@ impl<'a> Migration<'a> {
     fn undo(&mut self, step: Step, undo: Undo) -> Result<(), StepError> {
         let app = self.app();
         let facts = self.facts()?;
+        if undo == Undo::RestoreFormation && !steps::running_types(&facts).is_empty() {
+            // As scale-up: dynos boot on the newest succeeded release, so
+            // they wait for the rollback's own releases (the old database
+            // attached again), or they would start on the new one.
+            if let Some(seen) = self.wait_release(step, None)? {
+                let text = format!(
+                    "undo: release v{} ({}) has succeeded: dynos start on it",
+                    seen.version, seen.description
+                );
+                self.writer.update(|j| {
+                    j.results
+                        .releases
+                        .get_or_insert_with(Default::default)
+                        .rollback = Some(seen);
+                    j.push_event(Some(step), EventKind::Note, &text);
+                })?;
+            }
+        }
         self.undo_begin(step, undo)?;
         let (state, detail) = match undo {
             Undo::Nothing => (StepState::Skipped, "nothing to undo".to_string()),
@@ -2131,6 +2367,34 @@ impl<'a> Migration<'a> {
             .map_err(|e| write_error(&e))?;
         Ok((StepState::Done, format!("cancelled transfer {}", rec.uuid)))
     }
+}
+
+/// Why a step stopped on a release that Heroku did not deploy, and the
+/// ways on.
+fn release_failed(app: &str, r: &ReleaseRecord, step: Step) -> String {
+    let (on, back) = if step == Step::ScaleUp {
+        (
+            "the old DATABASE_URL (or none)",
+            format!(
+                "then `pgmigrate resume --app {app}`, which picks up the newer release; or \
+                 `pgmigrate rollback --app {app}` to go back to the old database"
+            ),
+        )
+    } else {
+        (
+            "the new database",
+            format!("then `pgmigrate rollback --app {app}` again"),
+        )
+    };
+    format!(
+        "release v{v} ({d}) {status}: Heroku did not deploy it, so dynos started now would run \
+         an earlier release, with {on}. The dynos stay at zero and maintenance stays on. See \
+         why with `heroku releases:output {v} --app {app}`; fix the release command and run \
+         `heroku releases:retry --app {app}`, {back}",
+        v = r.version,
+        d = r.description,
+        status = r.status,
+    )
 }
 
 /// An error if one-off dynos are up: scaling does not stop them, and they

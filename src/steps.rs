@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::heroku::types::{Dyno, DynoSizeRef, Formation, FormationUpdate, Transfer};
+use crate::heroku::types::{Dyno, DynoSizeRef, Formation, FormationUpdate, Release, Transfer};
 use crate::journal::{Direction, Facts, Journal, ProcessRecord, RunOptions, StepState};
 use crate::verify::VerifyMode;
 
@@ -338,6 +338,40 @@ pub fn one_off_names(dynos: &[Dyno]) -> Vec<&str> {
         .collect()
 }
 
+/// Where an app's releases stand, for a step that must not start dynos
+/// (or the copy) before Heroku has deployed the run's changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseVerdict<'a> {
+    /// The API listed no release at all and none is expected.
+    NoRelease,
+    /// The newest release is not newer than `floor` yet.
+    NotYet(Option<&'a Release>),
+    /// The newest release is running its release command.
+    Pending(&'a Release),
+    /// The newest release is deployed: dynos started now run it.
+    Succeeded(&'a Release),
+    /// The newest release failed (or expired): Heroku did not deploy it.
+    Failed(&'a Release),
+}
+
+/// Judge the newest releases (`GET /apps/{app}/releases`, any order).
+/// Dynos boot on the newest release that succeeded (Dev Center, Release
+/// Phase), and a release carries the app's whole config when it is made,
+/// so once the newest release has succeeded, every change before it is
+/// what dynos run. `floor`: a version the newest must exceed (the last
+/// release seen before the run's own changes).
+pub fn release_verdict(releases: &[Release], floor: Option<u64>) -> ReleaseVerdict<'_> {
+    let newest = releases.iter().max_by_key(|r| r.version);
+    match newest {
+        None if floor.is_none() => ReleaseVerdict::NoRelease,
+        None => ReleaseVerdict::NotYet(None),
+        Some(r) if floor.is_some_and(|f| r.version <= f) => ReleaseVerdict::NotYet(Some(r)),
+        Some(r) if r.is_pending() => ReleaseVerdict::Pending(r),
+        Some(r) if r.succeeded() => ReleaseVerdict::Succeeded(r),
+        Some(r) => ReleaseVerdict::Failed(r),
+    }
+}
+
 /// The one batch update that scales every running process type to zero.
 pub fn scale_down_updates(facts: &Facts) -> Vec<FormationUpdate> {
     running_types(facts)
@@ -634,6 +668,49 @@ mod tests {
         assert_eq!(dynos_left(&dynos), ["web.1", "scheduler.4021", "clock.1"]);
         assert!(dynos_left(&[d("run.1", "run")]).is_empty());
         assert_eq!(one_off_names(&dynos), ["run.3"]);
+        // A release command's dyno is a writer to wait for, not a `run.N`
+        // one-off to refuse.
+        let release = [d("release.4711", "release")];
+        assert_eq!(dynos_left(&release), ["release.4711"]);
+        assert!(one_off_names(&release).is_empty());
+        assert!(release[0].is_release() && !release[0].is_one_off());
+    }
+
+    #[test]
+    fn the_newest_release_decides_and_must_be_newer_than_the_floor() {
+        let r = |version: u64, status: &str| Release {
+            id: format!("r{version}"),
+            version,
+            description: Some(format!("v{version}")),
+            status: status.into(),
+            current: None,
+        };
+        assert_eq!(release_verdict(&[], None), ReleaseVerdict::NoRelease);
+        assert_eq!(release_verdict(&[], Some(3)), ReleaseVerdict::NotYet(None));
+        // Any order: the highest version is the newest.
+        let list = [r(12, "succeeded"), r(14, "pending"), r(13, "failed")];
+        assert_eq!(
+            release_verdict(&list, Some(11)),
+            ReleaseVerdict::Pending(&list[1])
+        );
+        assert_eq!(
+            release_verdict(&list, Some(14)),
+            ReleaseVerdict::NotYet(Some(&list[1]))
+        );
+        // A failed release before a newer one that succeeded does not
+        // matter: the newer one carries its config too.
+        let list = [r(13, "failed"), r(14, "succeeded")];
+        assert_eq!(
+            release_verdict(&list, Some(12)),
+            ReleaseVerdict::Succeeded(&list[1])
+        );
+        for bad in ["failed", "expired", ""] {
+            let list = [r(13, "succeeded"), r(14, bad)];
+            assert_eq!(
+                release_verdict(&list, None),
+                ReleaseVerdict::Failed(&list[1])
+            );
+        }
     }
     use crate::journal::PoolRecord;
 

@@ -23,7 +23,8 @@ use url::Url;
 use super::config::{may_carry_token, Endpoints, Token};
 use super::types::{
     Addon, App, Attachment, CreateAddon, CreateAttachment, CreateTransfer, Credential,
-    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Plan, Transfer, WaitStatus,
+    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Plan, Release, Transfer,
+    WaitStatus,
 };
 
 /// The `Accept` header of every request (Platform API v3; the Data API
@@ -32,6 +33,9 @@ pub const ACCEPT: &str = "application/vnd.heroku+json; version=3";
 /// The `Range` of the first request of a Platform API list: the largest
 /// page Heroku serves.
 pub const FIRST_RANGE: &str = "id ..; max=1000";
+/// The `Range` of the newest releases, newest first, as `heroku pg:promote`
+/// reads them (heroku/cli `src/commands/pg/promote.ts`).
+pub const NEWEST_RELEASES_RANGE: &str = "version ..; max=5, order=desc";
 /// Below this many remaining requests (`RateLimit-Remaining`), the client
 /// pauses before its next request.
 pub const LOW_RATE_LIMIT: u64 = 20;
@@ -595,6 +599,24 @@ impl Client {
             "GET",
             Api::Platform,
             &["addon-services", service, "plans", plan],
+        ))
+    }
+
+    /// `GET /apps/{app}/releases` with `Range: version ..; max=5,
+    /// order=desc`: the newest releases, newest first; only that first
+    /// page is read (as the CLI's `partial: true`).
+    pub fn newest_releases(&self, app: &str) -> Result<Vec<Release>, ApiError> {
+        let mut call = Call::new("GET", Api::Platform, &["apps", app, "releases"]);
+        call.range = Some(NEWEST_RELEASES_RANGE.to_owned());
+        self.json(call)
+    }
+
+    /// `GET /apps/{app}/releases/{id_or_version}`.
+    pub fn release(&self, app: &str, id_or_version: &str) -> Result<Release, ApiError> {
+        self.json(Call::new(
+            "GET",
+            Api::Platform,
+            &["apps", app, "releases", id_or_version],
         ))
     }
 
@@ -1693,5 +1715,28 @@ mod tests {
         }
         assert_eq!(policy.request_timeout, Duration::from_secs(30));
         assert_eq!(policy.max_elapsed, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn newest_releases_read_one_page_newest_first_as_promote_does() {
+        let page = r#"[{"id":"r-14","version":14,"description":"Attach DATABASE (@ref:pg-new)","status":"pending","current":false},
+                       {"id":"r-13","version":13,"description":"Detach DATABASE (@ref:pg-old)","status":"succeeded"}]"#;
+        let server = TestServer::start(vec![
+            answer(206, page).header("Next-Range", "version ]13..; max=5, order=desc"),
+            answer(200, r#"{"id":"r-14","version":14,"status":"failed"}"#),
+        ]);
+        let client = server.client();
+        let list = client.newest_releases("my-app").unwrap();
+        assert_eq!(list.len(), 2, "only the first page is read");
+        assert!(list[0].is_pending());
+        assert_eq!(list[0].description(), "Attach DATABASE (@ref:pg-new)");
+        assert!(list[1].succeeded());
+        let one = client.release("my-app", "14").unwrap();
+        assert_eq!(one.status, "failed");
+        let seen = server.seen();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].url, "/apps/my-app/releases");
+        assert_eq!(seen[0].header("Range"), Some(NEWEST_RELEASES_RANGE));
+        assert_eq!(seen[1].url, "/apps/my-app/releases/14");
     }
 }

@@ -98,6 +98,14 @@ impl Dyno {
     pub fn is_one_off(&self) -> bool {
         self.process_type == "run" || self.name.starts_with("run.")
     }
+
+    /// The one-off dyno of a release command (`release.N`, type
+    /// `release`): it runs while the release is pending and can write to
+    /// the database; it is waited for, never stopped (that fails the
+    /// release).
+    pub fn is_release(&self) -> bool {
+        self.process_type == "release" || self.name.starts_with("release.")
+    }
 }
 
 /// An add-on (`GET /apps/{app}/addons`, `POST /apps/{app}/addons`).
@@ -348,6 +356,36 @@ pub struct TransferLog {
     pub created_at: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub message: String,
+}
+
+/// One release of `GET /apps/{app}/releases` (schema `definitions.release`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Release {
+    pub id: String,
+    pub version: u64,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `pending`, `succeeded`, `failed` or `expired`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub status: String,
+    #[serde(default)]
+    pub current: Option<bool>,
+}
+
+impl Release {
+    /// Still running its release command (or about to).
+    pub fn is_pending(&self) -> bool {
+        self.status == "pending"
+    }
+
+    /// Deployed: dynos that start now run it.
+    pub fn succeeded(&self) -> bool {
+        self.status == "succeeded"
+    }
+
+    pub fn description(&self) -> &str {
+        self.description.as_deref().unwrap_or("")
+    }
 }
 
 #[cfg(test)]

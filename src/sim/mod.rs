@@ -7,7 +7,8 @@
 //! transfers that take time and report progress, latency, and injected
 //! faults. Admin endpoints (no auth): `GET /__sandbox/state`,
 //! `GET /__sandbox/requests`, `POST /__sandbox/faults`,
-//! `POST /__sandbox/apps/{app}/one-off/{name}/stop`.
+//! `POST /__sandbox/apps/{app}/one-off/{name}/stop`,
+//! `POST /__sandbox/apps/{app}/releases/retry` (as `heroku releases:retry`).
 
 pub mod http;
 pub mod pg;
@@ -108,6 +109,12 @@ impl Sandbox {
         lock(&self.world).stop_one_off(app, name)
     }
 
+    /// What `heroku releases:retry` does: a new release copying the newest
+    /// one, running the release command again. Answers its version.
+    pub fn retry_release(&self, app: &str) -> Option<u64> {
+        lock(&self.world).retry_release(app)
+    }
+
     /// Serve until the process ends.
     pub fn serve_forever(self) {
         self.server.wait();
@@ -179,6 +186,13 @@ fn handle_admin(world: &Mutex<World>, req: &http::Request, path: &str) -> http::
             Err(e) => reply(
                 422,
                 &json!({"id": "invalid_params", "message": e.to_string()}),
+            ),
+        },
+        ("POST", ["apps", app, "releases", "retry"]) => match lock(world).retry_release(app) {
+            Some(v) => reply(201, &json!({"version": v})),
+            None => reply(
+                404,
+                &json!({"id": "not_found", "message": "the app has no release"}),
             ),
         },
         ("POST", ["apps", app, "one-off", name, "stop"]) => {

@@ -84,6 +84,34 @@ pub struct AppSpec {
     /// One-off dynos that are up (`run.1`).
     #[serde(default)]
     pub one_off_dynos: Vec<String>,
+    /// The app has a `release` process type (release phase): every new
+    /// release runs its release command first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_phase: Option<ReleasePhaseSpec>,
+}
+
+/// An app's release command (a `release:` line in its Procfile).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePhaseSpec {
+    /// How long the release command runs, in milliseconds.
+    #[serde(default = "default_command_ms")]
+    pub command_ms: u64,
+    /// Releases whose release command fails (each rule fires once).
+    #[serde(default)]
+    pub fail: Vec<ReleaseFailure>,
+}
+
+/// Which release's command fails: the `nth` (1-based, default 1) release
+/// created after the sandbox started whose description starts with
+/// `description_starts_with` (any description if absent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseFailure {
+    #[serde(default)]
+    pub description_starts_with: Option<String>,
+    #[serde(default)]
+    pub nth: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,6 +228,9 @@ pub enum FaultAction {
 
 fn one() -> u32 {
     1
+}
+fn default_command_ms() -> u64 {
+    1000
 }
 fn default_error_id() -> String {
     "internal_server_error".into()

@@ -14,6 +14,11 @@ use serde_json::{json, Value};
 
 use super::scenario::{Fault, FaultAction, Scenario, Timing};
 
+#[path = "releases.rs"]
+mod releases;
+pub use releases::Release;
+use releases::{attach_description, ReleasePhase};
+
 #[derive(Debug, Clone)]
 pub struct Addon {
     pub id: String,
@@ -89,8 +94,10 @@ pub struct Dyno {
     pub stop_ms: Option<u64>,
     /// Rows are written up to here.
     pub settled_ms: u64,
-    /// The add-on DATABASE pointed at when the dyno started.
+    /// The add-on the DATABASE_URL of the release it runs points at.
     pub db_addon: Option<String>,
+    /// The same, when it booted.
+    pub started_db: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +165,10 @@ pub struct World {
     pub addons: Vec<Addon>,
     pub attachments: Vec<Attachment>,
     pub transfers: Vec<Transfer>,
+    /// Every app's releases (see `releases`).
+    pub releases: Vec<Release>,
+    /// The apps that have a release command.
+    release_phases: BTreeMap<String, ReleasePhase>,
     faults: Vec<FaultState>,
     /// How many requests a fault has hit, over the sandbox's life.
     faults_fired: u32,
@@ -232,6 +243,8 @@ impl World {
             addons: vec![],
             attachments: vec![],
             transfers: vec![],
+            releases: vec![],
+            release_phases: BTreeMap::new(),
             faults: s
                 .faults
                 .iter()
@@ -311,6 +324,22 @@ impl World {
                     id,
                 });
             }
+            if let Some(phase) = &spec.release_phase {
+                // GUESS: a Procfile `release:` line shows in the formation
+                // as a `release` type at quantity 0 (FACT: promote.ts and
+                // releases/retry.ts detect release phase by it).
+                if !app.formation.iter().any(|p| p.process_type == "release") {
+                    let id = w.uuid();
+                    app.formation.push(Process {
+                        process_type: "release".into(),
+                        quantity: 0,
+                        size: "standard-1X".into(),
+                        id,
+                    });
+                }
+                w.release_phases
+                    .insert(spec.name.clone(), ReleasePhase::new(phase.clone()));
+            }
             w.apps.insert(spec.name.clone(), app);
             // Resolve config placeholders against the attachments.
             for (k, v) in &spec.config_vars {
@@ -319,6 +348,7 @@ impl World {
                     app.config.insert(k.clone(), value);
                 }
             }
+            w.first_release(&spec.name);
             // Start the dynos of the formation (already up).
             for p in &spec.formation {
                 w.scale(&spec.name, &p.process_type, p.quantity, 0, true);
@@ -447,25 +477,15 @@ impl World {
     /// Advance time-dependent state to now.
     pub fn advance(&mut self) {
         let now = self.now_ms();
-        let rate = self.writes_per_second;
-        // Rows written by dynos.
-        let mut writes: Vec<(String, f64)> = vec![];
-        for app in self.apps.values_mut() {
-            for d in &mut app.dynos {
-                let until = d.stop_ms.map_or(now, |s| s.min(now));
-                if until > d.settled_ms {
-                    if let Some(db) = &d.db_addon {
-                        writes.push((db.clone(), rate * (until - d.settled_ms) as f64 / 1000.0));
-                    }
-                    d.settled_ms = until;
-                }
-            }
-            app.dynos.retain(|d| d.stop_ms.is_none_or(|s| s > now));
+        // Rows written up to each release that ended, then the release
+        // applied (dynos restart on its config), then rows up to now.
+        for t in self.release_ends(now) {
+            self.write_rows(t);
+            self.settle_releases(t);
         }
-        for (db, n) in writes {
-            if let Some(a) = self.addons.iter_mut().find(|a| a.id == db) {
-                a.rows += n;
-            }
+        self.write_rows(now);
+        for app in self.apps.values_mut() {
+            app.dynos.retain(|d| d.stop_ms.is_none_or(|s| s > now));
         }
         // Transfers that finished.
         let duration = self.timing.transfer_ms;
@@ -486,9 +506,40 @@ impl World {
         }
     }
 
+    /// Rows written by running dynos into their databases, up to `t`.
+    fn write_rows(&mut self, t: u64) {
+        let rate = self.writes_per_second;
+        let mut writes: Vec<(String, f64)> = vec![];
+        for app in self.apps.values_mut() {
+            for d in &mut app.dynos {
+                let until = d.stop_ms.map_or(t, |s| s.min(t));
+                if until > d.settled_ms {
+                    if let Some(db) = &d.db_addon {
+                        writes.push((db.clone(), rate * (until - d.settled_ms) as f64 / 1000.0));
+                    }
+                    d.settled_ms = until;
+                }
+            }
+        }
+        for (db, n) in writes {
+            if let Some(a) = self.addons.iter_mut().find(|a| a.id == db) {
+                a.rows += n;
+            }
+        }
+    }
+
+    /// Count a fault that fired outside the request rules (a release
+    /// command that fails).
+    fn count_fault(&mut self) {
+        self.faults_fired += 1;
+    }
+
     /// Set a process type's quantity; starts or stops dynos.
     fn scale(&mut self, app: &str, ptype: &str, quantity: u32, now: u64, already_up: bool) {
-        let db = self.database_of(app);
+        // FACT (Dev Center, Release Phase): dynos boot on a new release
+        // only once its release phase succeeded: a dyno started now runs
+        // the config of the newest succeeded release.
+        let db = self.running_database(app);
         let stop_ms = self.timing.dyno_stop_ms;
         let ids: Vec<String> = (0..quantity).map(|_| self.uuid()).collect();
         let Some(a) = self.apps.get_mut(app) else {
@@ -528,6 +579,7 @@ impl World {
                     stop_ms: None,
                     settled_ms: now,
                     db_addon: db.clone(),
+                    started_db: db.clone(),
                 });
             }
         }
@@ -714,6 +766,9 @@ impl World {
                 self.patch_formation(app, &json!({"updates": [u]}))
             }
             ("GET", ["apps", app, "dynos"]) => self.list(self.dynos_json(app), range),
+            ("GET", ["apps", app, "releases"]) => self.list_releases(app, range),
+            ("POST", ["apps", app, "releases"]) => self.post_release(app, b),
+            ("GET", ["apps", app, "releases", key]) => self.get_release(app, key),
             ("GET", ["apps", app, "config-vars"]) => match self.apps.get(*app) {
                 Some(_) => Answer::ok(json!(self.config_of(app))),
                 None => no_app(app),
@@ -1092,6 +1147,30 @@ impl World {
                 }
             }
         }
+        // FACT (Dev Center, Releases): a config change is a release.
+        // GUESS: its wording, one release per request.
+        let set: Vec<&str> = obj
+            .iter()
+            .filter(|(_, v)| v.is_string())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let removed: Vec<&str> = obj
+            .iter()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let description = match (set.is_empty(), removed.is_empty()) {
+            (false, true) => format!("Set {} config vars", set.join(", ")),
+            (true, false) => format!("Remove {} config vars", removed.join(", ")),
+            _ => format!(
+                "Set {} and remove {} config vars",
+                set.join(", "),
+                removed.join(", ")
+            ),
+        };
+        if !obj.is_empty() {
+            self.new_release(app, description);
+        }
         Answer::ok(json!(self.config_of(app)))
     }
 
@@ -1209,6 +1288,7 @@ impl World {
         };
         self.addons.push(addon.clone());
         let att_id = self.uuid();
+        let description = attach_description("Attach", &att_name, &addon.name);
         self.attachments.push(Attachment {
             id: att_id,
             name: att_name,
@@ -1216,6 +1296,9 @@ impl World {
             addon_id: id,
             namespace: None,
         });
+        // FACT (Dev Center, Release Phase): provisioning an add-on creates
+        // a release, which runs the release command.
+        self.new_release(app, description);
         Answer::status(201, self.addon_json(&addon))
     }
 
@@ -1229,8 +1312,19 @@ impl World {
         };
         let json = self.addon_json(&self.addons[i]);
         let id = self.addons[i].id.clone();
+        let addon_name = self.addons[i].name.clone();
         self.addons[i].deleted = true;
+        let gone: Vec<(String, String)> = self
+            .attachments
+            .iter()
+            .filter(|a| a.addon_id == id)
+            .map(|a| (a.app.clone(), a.name.clone()))
+            .collect();
         self.attachments.retain(|a| a.addon_id != id);
+        // GUESS: one release per attachment the destroyed add-on had.
+        for (owner, name) in gone {
+            self.new_release(&owner, attach_description("Detach", &name, &addon_name));
+        }
         let mut json = json;
         json["state"] = json!("deprovisioned");
         Answer::ok(json)
@@ -1298,17 +1392,28 @@ impl World {
                     format!("This action will replace the {name} attachment. Confirm with the app name."),
                 );
             }
-            self.attachments.remove(pos);
+            let old = self.attachments.remove(pos);
+            let old_addon = self
+                .addons
+                .iter()
+                .find(|a| a.id == old.addon_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            // FACT (promote.ts): replacing an attachment is a "Detach X"
+            // release and then an "Attach X" release.
+            self.new_release(&app, attach_description("Detach", &name, &old_addon));
         }
         let id = self.uuid();
+        let addon_name = self.addons[i].name.clone();
         let att = Attachment {
             id,
-            name,
-            app,
+            name: name.clone(),
+            app: app.clone(),
             addon_id,
             namespace,
         };
         self.attachments.push(att.clone());
+        self.new_release(&app, attach_description("Attach", &name, &addon_name));
         Answer::status(201, self.attachment_json(&att))
     }
 
@@ -1316,7 +1421,14 @@ impl World {
         match self.attachments.iter().position(|a| a.id == id) {
             Some(pos) => {
                 let json = self.attachment_json(&self.attachments[pos]);
-                self.attachments.remove(pos);
+                let old = self.attachments.remove(pos);
+                let addon = self
+                    .addons
+                    .iter()
+                    .find(|a| a.id == old.addon_id)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default();
+                self.new_release(&old.app, attach_description("Detach", &old.name, &addon));
                 Answer::ok(json)
             }
             None => err(404, "not_found", "Couldn't find that add-on attachment."),
@@ -1510,7 +1622,10 @@ impl World {
                     json!({
                         "id": a.id, "maintenance": a.maintenance,
                         "formation": a.formation.iter().map(|p| json!({"type": p.process_type, "quantity": p.quantity, "size": p.size})).collect::<Vec<_>>(),
-                        "dynos": a.dynos.iter().map(|d| json!({"name": d.name, "type": d.process_type, "stopping": d.stop_ms.is_some()})).collect::<Vec<_>>(),
+                        "dynos": a.dynos.iter().map(|d| json!({"name": d.name, "type": d.process_type, "stopping": d.stop_ms.is_some() && d.process_type != "release",
+                               "database": d.db_addon.as_ref().and_then(|id| self.addons.iter().find(|x| &x.id == id)).map(|x| x.name.clone()),
+                               "booted_on": d.started_db.as_ref().and_then(|id| self.addons.iter().find(|x| &x.id == id)).map(|x| x.name.clone())})).collect::<Vec<_>>(),
+                        "releases": self.releases_snapshot(&a.name),
                         "one_off_dynos": a.one_offs,
                         "config_vars": self.config_of(&a.name),
                         "attachments": atts,

@@ -1,0 +1,294 @@
+//! Release phase (issue 9, item 3): attaching DATABASE and setting config
+//! vars create releases; on an app with a release command each runs it in
+//! a `release.N` dyno first, and dynos boot on a release only once it has
+//! succeeded. pgmigrate must not scale up (forward) or restore the
+//! formation (rollback) before the release of its last change succeeded,
+//! must stop safely on a failed one, and must not copy while a release
+//! command (a writer) runs.
+//!
+//! The sandbox's dynos write rows into the database of the release they
+//! run, and record the one they booted on (`booted_on`), so a scale-up made
+//! too early shows as rows in the old database and dynos booted on it.
+
+mod common;
+
+use common::{addon, scenario, shape, Env};
+use pgmigrate::sim::scenario::ReleaseFailure;
+use pgmigrate::sim::Scenario;
+use serde_json::Value;
+
+const APP: &str = "release-app";
+const OLD: &str = "postgresql-release-old";
+
+fn run(env: &Env, extra: &[&str]) -> common::Out {
+    let mut args = vec!["run", "--app", APP, "--confirm", APP];
+    args.extend_from_slice(extra);
+    env.run(&args)
+}
+
+/// The scenario, its release command failing on the first "Attach
+/// DATABASE" release, and with no other var to rebind (so that no later
+/// release, made with the same config, can succeed in its place).
+fn failing_attach() -> Scenario {
+    let mut s = scenario("release-phase");
+    let app = &mut s.apps[0];
+    app.config_vars.remove("REPORTING_URL");
+    app.release_phase
+        .as_mut()
+        .expect("release phase")
+        .fail
+        .push(ReleaseFailure {
+            description_starts_with: Some("Attach DATABASE".into()),
+            nth: None,
+        });
+    s
+}
+
+fn releases(app: &Value) -> Vec<Value> {
+    app["releases"].as_array().unwrap().clone()
+}
+
+/// The formation's dynos (not release commands).
+fn formation_dynos(app: &Value) -> Vec<Value> {
+    app["dynos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["type"] != "release")
+        .cloned()
+        .collect()
+}
+
+/// Every formation dyno booted on, and runs, `database`; there are as
+/// many as the formation says.
+fn dynos_run_on(app: &Value, database: &str, count: usize) {
+    let dynos = formation_dynos(app);
+    assert_eq!(dynos.len(), count, "dynos: {dynos:#?}");
+    for d in &dynos {
+        assert_eq!(d["booted_on"], database, "booted on: {d}");
+        assert_eq!(d["database"], database, "runs on: {d}");
+    }
+}
+
+/// Nothing written to the old database after the copy started, and every
+/// dyno started after the window runs the new database.
+fn assert_nothing_lost(env: &Env) -> Value {
+    let state = env.state();
+    let app = &state["apps"][APP];
+    let new_name = app["database"].as_str().unwrap().to_string();
+    assert_ne!(new_name, OLD);
+    let transfers = state["transfers"].as_array().unwrap();
+    assert_eq!(transfers.len(), 1);
+    assert_eq!(transfers[0]["succeeded"], true);
+    assert_eq!(
+        addon(&state, OLD)["rows"],
+        transfers[0]["source_rows_at_start"],
+        "rows written to the old database after the copy started"
+    );
+    dynos_run_on(app, &new_name, 3);
+    state
+}
+
+#[test]
+fn a_release_phase_that_succeeds_is_waited_for_and_nothing_is_lost() {
+    let env = Env::with(scenario("release-phase"));
+    let before = env.app(APP);
+    let out = run(&env, &[]);
+    out.ok().stdout_has("completed");
+    let state = assert_nothing_lost(&env);
+    let app = &state["apps"][APP];
+    assert_eq!(app["formation"], before["formation"]);
+    assert_eq!(app["maintenance"], false);
+    // The cut-over made the releases promote.ts looks for, and a config
+    // release for the rebound var; all ran the release command.
+    let list = releases(app);
+    let desc = |p: &str| {
+        list.iter()
+            .find(|r| r["description"].as_str().unwrap().starts_with(p))
+    };
+    for p in [
+        "Detach DATABASE",
+        "Attach DATABASE",
+        "Set REPORTING_URL config vars",
+    ] {
+        let r = desc(p).unwrap_or_else(|| panic!("no {p} release: {list:#?}"));
+        assert_eq!(r["status"], "succeeded");
+        assert_eq!(r["release_command"], true);
+    }
+    // The journal names the release the scale-up waited for: the newest,
+    // newer than the one seen before the cut-over.
+    let j = env.journal(APP);
+    let rel = &j["results"]["releases"];
+    let newest = list.last().unwrap();
+    assert_eq!(rel["cutover"]["version"], newest["version"]);
+    assert_eq!(rel["cutover"]["status"], "succeeded");
+    assert!(rel["before_cutover"].as_u64().unwrap() < newest["version"].as_u64().unwrap());
+    // Rows the dynos write now land in the new database.
+    let new_name = app["database"].as_str().unwrap();
+    let rows = addon(&state, new_name)["rows"].as_u64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let later = env.state();
+    assert!(addon(&later, new_name)["rows"].as_u64().unwrap() > rows);
+    assert_eq!(env.sandbox.faults_fired(), 0);
+}
+
+#[test]
+fn a_release_command_longer_than_the_drain_timeout_delays_the_copy() {
+    // The old database's second attachment (alias-source, just before
+    // maintenance) is a release whose command runs well into the window
+    // and writes to the old database. It is waited for (a drain timeout of
+    // 1 s applies to formation dynos, not to a release command, which
+    // Heroku itself stops after an hour) and the copy starts after it.
+    let mut s = scenario("release-phase");
+    s.apps[0].release_phase.as_mut().unwrap().command_ms = 2500;
+    let env = Env::with(s);
+    let out = run(&env, &["--drain-timeout", "1"]);
+    out.ok();
+    assert_nothing_lost(&env);
+    let state = env.state();
+    let alias = releases(&state["apps"][APP])
+        .into_iter()
+        .find(|r| {
+            r["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Attach HEROKU_POSTGRESQL_")
+        })
+        .expect("the alias's release");
+    assert_eq!(alias["status"], "succeeded");
+    assert_eq!(
+        alias["database"], OLD,
+        "its command wrote to the old database"
+    );
+}
+
+#[test]
+fn a_failed_attach_release_stops_before_scale_up_and_rollback_restores_the_app() {
+    let env = Env::with(failing_attach());
+    let before = env.app(APP);
+    let out = run(&env, &[]);
+    out.code(3);
+    assert_eq!(env.sandbox.faults_fired(), 1, "the release failure fired");
+    let app = env.app(APP);
+    let failed = releases(&app)
+        .into_iter()
+        .find(|r| r["status"] == "failed")
+        .expect("a failed release");
+    assert!(failed["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Attach DATABASE"));
+    let v = failed["version"].as_u64().unwrap();
+    out.stderr_has(&format!("release v{v} (Attach DATABASE"))
+        .stderr_has(&format!("heroku releases:output {v} --app {APP}"))
+        .stderr_has("heroku releases:retry")
+        .stderr_has("pgmigrate rollback --app release-app");
+    // Stopped safely: maintenance on, every process type at zero, no dyno.
+    assert_eq!(app["maintenance"], true);
+    for p in app["formation"].as_array().unwrap() {
+        assert_eq!(p["quantity"], 0, "{p}");
+    }
+    assert!(formation_dynos(&app).is_empty());
+    let j = env.journal(APP);
+    assert_eq!(j["outcome"], "stopped");
+    let scale_up = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "scale-up")
+        .unwrap();
+    assert_eq!(scale_up["state"], "failed");
+    assert_eq!(j["results"]["releases"]["cutover"]["version"], v);
+    assert_eq!(j["results"]["releases"]["cutover"]["status"], "failed");
+    // No formation request was sent after the scale-down.
+    let ups = env
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/formation"))
+        .count();
+    assert_eq!(ups, 1, "only the scale-down");
+    env.run(&["status", "--app", APP]).ok();
+
+    // Rollback restores the app exactly, and its dynos boot on the old
+    // database: the restore waited for the rollback's own releases.
+    env.run(&["rollback", "--app", APP, "--confirm", APP]).ok();
+    let after = env.app(APP);
+    assert_eq!(shape(&after), shape(&before));
+    assert_eq!(after["database"], OLD);
+    dynos_run_on(&after, OLD, 3);
+    let j = env.journal(APP);
+    assert_eq!(j["outcome"], "rolled-back");
+    let rb = &j["results"]["releases"]["rollback"];
+    assert_eq!(rb["status"], "succeeded");
+    assert!(rb["version"].as_u64().unwrap() > v);
+    assert!(rb["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Attach DATABASE"));
+}
+
+#[test]
+fn a_failed_attach_release_retried_lets_resume_complete() {
+    let env = Env::with(failing_attach());
+    run(&env, &[]).code(3);
+    assert_eq!(env.sandbox.faults_fired(), 1, "the release failure fired");
+    // Resuming before the release is fixed stops again, changing nothing.
+    env.run(&["resume", "--app", APP, "--confirm", APP])
+        .code(3)
+        .stderr_has("heroku releases:output");
+    assert!(formation_dynos(&env.app(APP)).is_empty());
+    // `heroku releases:retry`, then resume picks up the newer release.
+    let retry = env.sandbox.retry_release(APP).expect("a release to retry");
+    let out = env.run(&["resume", "--app", APP, "--confirm", APP]);
+    out.ok().stdout_has("completed");
+    let state = assert_nothing_lost(&env);
+    let app = &state["apps"][APP];
+    let r = releases(app)
+        .into_iter()
+        .find(|r| r["version"] == retry)
+        .unwrap();
+    assert!(r["description"].as_str().unwrap().starts_with("Retry of v"));
+    assert_eq!(r["status"], "succeeded");
+    let j = env.journal(APP);
+    assert_eq!(j["outcome"], "completed");
+    assert_eq!(j["results"]["releases"]["cutover"]["version"], retry);
+    assert_eq!(j["results"]["releases"]["cutover"]["status"], "succeeded");
+    assert_eq!(env.sandbox.faults_fired(), 1);
+}
+
+#[test]
+fn without_a_release_process_type_the_wait_is_one_request() {
+    // No `release` process type in the formation (as promote.ts checks)
+    // and no release dyno: releases succeed at once, so only the
+    // scale-up's look is made.
+    let env = Env::new("pooler");
+    env.run(&["run", "--app", "pooled-app", "--confirm", "pooled-app"])
+        .ok();
+    let reads = release_reads(&env);
+    assert_eq!(reads, 1);
+    let j = env.journal("pooled-app");
+    assert_eq!(j["results"]["releases"]["cutover"]["status"], "succeeded");
+    assert!(j["results"]["releases"]["before_cutover"].is_null());
+}
+
+#[test]
+fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request() {
+    // The demo app has a `release` type; its releases succeed at once:
+    // one look when the dynos are gone, one before the scale-up.
+    let env = Env::new("demo");
+    env.run(&["run", "--app", "demo-app", "--confirm", "demo-app"])
+        .ok();
+    assert_eq!(release_reads(&env), 2);
+    let j = env.journal("demo-app");
+    let rel = &j["results"]["releases"];
+    assert_eq!(rel["cutover"]["status"], "succeeded");
+    assert!(rel["before_cutover"].as_u64().unwrap() < rel["cutover"]["version"].as_u64().unwrap());
+}
+
+fn release_reads(env: &Env) -> usize {
+    env.sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/releases"))
+        .count()
+}
