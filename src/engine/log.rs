@@ -74,6 +74,9 @@ pub struct StepRecord {
     pub output: Option<serde_json::Value>,
     /// The state of this step's undo; `None` unless rollback reached it.
     pub undo: Option<StepState>,
+    /// What the undo found and kept (as `output` for the forward action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_output: Option<serde_json::Value>,
     pub undo_started_at: Option<String>,
     pub undo_finished_at: Option<String>,
 }
@@ -88,6 +91,7 @@ impl StepRecord {
             note: None,
             output: None,
             undo: None,
+            undo_output: None,
             undo_started_at: None,
             undo_finished_at: None,
         }
@@ -134,9 +138,11 @@ pub enum Transition {
     Fail(String),
     /// A started step is found not to have acted: back to pending.
     Reset(String),
-    /// A running step keeps what it found so far (a failed copy's last
-    /// status), without finishing.
+    /// A step keeps what it found so far (a failed copy's last status, a
+    /// failed release seen before its request), without finishing.
     Keep(serde_json::Value),
+    /// A running undo keeps what it found.
+    KeepUndo(serde_json::Value),
     /// Run the step again from scratch: a later step found that what this
     /// one started failed (a failed copy is started anew).
     Redo(String),
@@ -164,6 +170,7 @@ impl Transition {
             Transition::Fail(_) => "fail",
             Transition::Reset(_) => "reset",
             Transition::Keep(_) => "keep",
+            Transition::KeepUndo(_) => "keep-undo",
             Transition::Redo(_) => "redo",
             Transition::UndoBegin => "undo-begin",
             Transition::UndoEnd(_) => "undo-end",
@@ -184,7 +191,7 @@ pub fn next_state(from: StepState, t: &Transition) -> Option<StepState> {
         // A check before the request can fail a step that never began.
         (Pending | Running | Failed, Transition::Fail(_)) => Some(Failed),
         (Running | Failed, Transition::Reset(_)) => Some(Pending),
-        (Running, Transition::Keep(_)) => Some(Running),
+        (Pending | Running | Failed, Transition::Keep(_)) => Some(from),
         (Done | Failed | Running, Transition::Redo(_)) => Some(Pending),
         _ => None,
     }
@@ -289,6 +296,12 @@ impl Log {
             state: format!("{:?} (undo {:?})", r.state, r.undo).to_lowercase(),
         };
         match &t {
+            Transition::KeepUndo(v) => {
+                if r.undo != Some(StepState::Running) {
+                    return Err(illegal(r));
+                }
+                r.undo_output = Some(v.clone());
+            }
             Transition::UndoBegin | Transition::UndoEnd(_) => {
                 let next = next_undo_state(r.state, r.undo, &t).ok_or_else(|| illegal(r))?;
                 if t == Transition::UndoBegin {
@@ -325,7 +338,7 @@ impl Log {
                         r.started_at = None;
                         r.finished_at = None;
                     }
-                    Transition::UndoBegin | Transition::UndoEnd(_) => {}
+                    Transition::UndoBegin | Transition::UndoEnd(_) | Transition::KeepUndo(_) => {}
                 }
                 r.state = next;
             }
@@ -427,8 +440,11 @@ mod tests {
     #[test]
     fn keep_and_redo() {
         let mut l = log();
+        l.apply("a", Transition::Keep(serde_json::json!(0)), "t")
+            .unwrap();
+        assert_eq!(l.state("a"), Some(StepState::Pending));
         assert!(l
-            .apply("a", Transition::Keep(serde_json::json!(1)), "t")
+            .apply("a", Transition::KeepUndo(serde_json::json!(1)), "t")
             .is_err());
         l.apply("a", Transition::Begin, "t").unwrap();
         l.apply("a", Transition::Keep(serde_json::json!(1)), "t")

@@ -87,6 +87,11 @@ pub enum StepError {
     Definite(String),
     /// The request may or may not have acted (lost answer, timeout).
     Doubt(String),
+    /// A definite failure, with what the step found (kept as its output).
+    FailedWith {
+        reason: String,
+        keep: serde_json::Value,
+    },
     /// What an earlier step (`from`) started has failed: run the plan
     /// again from that step (a failed copy: start a new transfer).
     Redo { from: &'static str, why: String },

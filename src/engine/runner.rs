@@ -75,6 +75,7 @@ pub struct Settings {
 pub struct Io<'s, J> {
     store: &'s mut dyn Store<J>,
     step: &'static str,
+    undoing: bool,
     interrupt: Option<&'s AtomicBool>,
 }
 
@@ -109,18 +110,24 @@ impl<J> Io<'_, J> {
         })
     }
 
-    /// Keep what this (running) step found so far as its output.
+    /// Keep what this step (or, in a rollback, its undo) found so far.
     pub fn keep<T: serde::Serialize>(&mut self, output: &T) -> Result<(), Error>
     where
         J: Journaled,
     {
         let step = self.step;
+        let undoing = self.undoing;
         let at = crate::journal::now();
         let value = serde_json::to_value(output).ok();
         let mut illegal = None;
         self.store.update(&mut |j: &mut J| {
             if let Some(v) = value.clone() {
-                if let Err(e) = j.log_mut().apply(step, Transition::Keep(v), &at) {
+                let t = if undoing {
+                    Transition::KeepUndo(v)
+                } else {
+                    Transition::Keep(v)
+                };
+                if let Err(e) = j.log_mut().apply(step, t, &at) {
                     illegal = Some(e);
                 }
             }
@@ -187,10 +194,16 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
             .is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
-    fn io<'s>(&'s self, store: &'s mut dyn Store<J>, step: &'static str) -> Io<'s, J> {
+    fn io<'s>(
+        &'s self,
+        store: &'s mut dyn Store<J>,
+        step: &'static str,
+        undoing: bool,
+    ) -> Io<'s, J> {
         Io {
             store,
             step,
+            undoing,
             interrupt: self.settings.interrupt.as_deref(),
         }
     }
@@ -350,7 +363,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                     None,
                 )?;
                 crate::crash::point(&format!("after-intent:{}", def.id));
-                run(ctx, &mut self.io(store, def.id))?
+                run(ctx, &mut self.io(store, def.id, false))?
             }
             Forward::Write(prepare) => {
                 let request = prepare(ctx, store.journal())?;
@@ -367,7 +380,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                     None,
                 )?;
                 crate::crash::point(&format!("after-intent:{}", def.id));
-                (request.send)(ctx, &mut self.io(store, def.id))?
+                (request.send)(ctx, &mut self.io(store, def.id, false))?
             }
         };
         self.finish(store, def, done, "")?;
@@ -465,6 +478,26 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 let t = Transition::Fail(r.clone());
                 (r, Some(t))
             }
+            StepError::FailedWith { reason, keep } => {
+                let at = crate::journal::now();
+                let mut illegal = None;
+                let written = store.update(&mut |j: &mut J| {
+                    if let Err(e) = j
+                        .log_mut()
+                        .apply(def.id, Transition::Keep(keep.clone()), &at)
+                    {
+                        illegal = Some(e);
+                    }
+                });
+                if let Err(e) = written {
+                    return Halt::Local(e);
+                }
+                if let Some(e) = illegal {
+                    return Halt::Local(Error::Internal(e.to_string()));
+                }
+                let t = Transition::Fail(reason.clone());
+                (reason, Some(t))
+            }
             // Still running: resume and rollback reconcile it first. A
             // doubt before the request was sent is a plain failure.
             StepError::Doubt(r) if state == StepState::Running => (
@@ -561,7 +594,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
             None,
         )?;
         crate::crash::point(&format!("undo-after-intent:{}", def.id));
-        let undone = run(ctx, &mut self.io(store, def.id))?;
+        let undone = run(ctx, &mut self.io(store, def.id, true))?;
         let (state, detail) = match &undone {
             Undone::Done(d) => (StepState::Done, d.as_str()),
             Undone::Skipped(d) => (StepState::Skipped, d.as_str()),
@@ -590,6 +623,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
             StepError::Definite(r)
             | StepError::Doubt(r)
             | StepError::Refused { reason: r, .. }
+            | StepError::FailedWith { reason: r, .. }
             | StepError::Redo { why: r, .. } => r,
         };
         let reason = crate::secrets::redact(&reason);
