@@ -33,7 +33,8 @@ pub struct Settings {
     pub provision_timeout: Duration,
     /// How long to wait for scaled-down dynos to be gone.
     pub drain_timeout: Duration,
-    /// A transfer that makes no progress for this long has stalled.
+    /// A transfer with no byte moving for this long is reported (a warning,
+    /// a note `status` shows), never cancelled: only Heroku fails a copy.
     pub copy_stall_timeout: Duration,
     /// The longest pause between two looks at a wait.
     pub poll_cap: Duration,
@@ -79,6 +80,8 @@ pub enum Progress {
         processed: u64,
         total: Option<u64>,
         elapsed: Duration,
+        /// Accepted by Heroku, not started yet (`started_at` null).
+        queued: bool,
     },
     UndoStarted(Step, Undo),
     UndoDone(Step, Undo, String),
@@ -1213,22 +1216,64 @@ impl<'a> Migration<'a> {
             Step::WaitCopy,
             &format!("following transfer {}", record.uuid),
         )?;
+        let name = steps::transfer_name(record.num).unwrap_or_else(|| record.uuid.clone());
+        let info = format!("heroku pg:backups:info {name} --app {app}");
         let start = Instant::now();
-        let mut stall = StallWatch::new(self.settings.copy_stall_timeout);
+        let mut silence = StallWatch::new(self.settings.copy_stall_timeout);
+        let mut failures = 0u32;
         let min = Duration::from_millis(100);
         loop {
-            let t = self
-                .client
-                .transfer(&app, &record.uuid, false)
-                .map_err(|e| read_error(&e))?;
+            let t = match self.client.transfer(&app, &record.uuid, false) {
+                Ok(t) => t,
+                // A revoked token or lost access fails every later look too.
+                Err(e) if matches!(e.status(), Some(401) | Some(403)) => {
+                    return Err(read_error(&e))
+                }
+                Err(e) => {
+                    // A failed look does not stop the copy at Heroku: look
+                    // again, as the official CLI does, up to its limit.
+                    failures += 1;
+                    let limit = steps::COPY_POLL_FAILURES_TOLERATED;
+                    if failures > limit {
+                        return Err(StepError::Definite(format!(
+                            "{failures} looks at transfer {name} failed (the last: {}). The \
+                             transfer may still be running at Heroku (`{info}`); nothing was \
+                             switched. `pgmigrate resume` follows the same transfer",
+                            describe_api(&e)
+                        )));
+                    }
+                    self.observer.progress(&Progress::Warning(format!(
+                        "looking at transfer {name} failed ({failures} of {limit} tolerated): \
+                         {}; the copy goes on at Heroku, looking again",
+                        describe_api(&e)
+                    )));
+                    self.pause_poll(steps::copy_poll(
+                        start.elapsed(),
+                        min,
+                        self.settings.copy_poll_max,
+                    ))?;
+                    continue;
+                }
+            };
             crate::crash::point("polling:wait-copy");
             let elapsed = start.elapsed();
             match steps::copy_verdict(&t) {
-                CopyVerdict::Succeeded { processed } => {
+                CopyVerdict::Succeeded {
+                    processed,
+                    warnings,
+                } => {
+                    if warnings > 0 {
+                        self.suspect_copy(&app, &name, &t, warnings)?;
+                    }
                     let detail = format!(
-                        "copied {} in {}",
+                        "copied {} in {}{}",
                         human_bytes(processed),
-                        humantime::format_duration(round(elapsed))
+                        humantime::format_duration(round(elapsed)),
+                        if warnings > 0 {
+                            format!(" ({warnings} warnings)")
+                        } else {
+                            String::new()
+                        }
                     );
                     self.finish_with(Step::WaitCopy, &detail, |j| {
                         j.results.transfer = Some(transfer_record(&t));
@@ -1260,40 +1305,106 @@ impl<'a> Migration<'a> {
                         }
                     )));
                 }
-                CopyVerdict::Running { processed, total } => {
+                verdict @ (CopyVerdict::Queued | CopyVerdict::Running { .. }) => {
+                    let (processed, total, queued) = match verdict {
+                        CopyVerdict::Running { processed, total } => (processed, total, false),
+                        _ => (0, t.source_bytes, true),
+                    };
                     self.observer.progress(&Progress::Copy {
                         processed,
                         total,
                         elapsed,
+                        queued,
                     });
-                    if stall.stalled(processed, elapsed) {
-                        let cancel = self.client.cancel_transfer(&app, &record.uuid);
-                        self.writer.update(|j| {
-                            if let Some(tr) = j.results.transfer.as_mut() {
-                                tr.succeeded = Some(false);
-                            }
-                        })?;
-                        return Err(StepError::Definite(format!(
-                            "the copy made no progress for {} (stuck at {}); {}. Nothing was \
-                             switched",
-                            humantime::format_duration(self.settings.copy_stall_timeout),
-                            human_bytes(processed),
-                            match cancel {
-                                Ok(()) => "the transfer was cancelled".to_string(),
-                                Err(e) => format!("cancelling it failed: {}", describe_api(&e)),
-                            }
-                        )));
+                    if let Some(quiet) = silence.silence(processed, elapsed) {
+                        self.report_silence(&name, &info, queued, processed, quiet)?;
                     }
-                    self.pause_poll(steps::copy_poll(
-                        elapsed,
-                        processed,
-                        total,
-                        min,
-                        self.settings.copy_poll_max,
-                    ))?;
+                    self.pause_poll(steps::copy_poll(elapsed, min, self.settings.copy_poll_max))?;
                 }
             }
         }
+    }
+
+    /// A long silence of a transfer Heroku has not failed: said, journaled
+    /// on the step (so `status` shows it), never acted on. Only the
+    /// operator decides: wait, or `rollback` (which cancels the transfer).
+    fn report_silence(
+        &mut self,
+        name: &str,
+        info: &str,
+        queued: bool,
+        processed: u64,
+        quiet: Duration,
+    ) -> Result<(), StepError> {
+        let app = self.app();
+        let what = if queued {
+            format!(
+                "transfer {name} has been queued at Heroku for {} (not started yet)",
+                humantime::format_duration(Duration::from_secs(quiet.as_secs()))
+            )
+        } else {
+            format!(
+                "transfer {name} has moved no byte for {} (at {}; pg_restore may be building \
+                 indexes)",
+                humantime::format_duration(Duration::from_secs(quiet.as_secs())),
+                human_bytes(processed)
+            )
+        };
+        let message = format!(
+            "{what}. Heroku has not failed it, so pgmigrate keeps waiting; see `{info}`. To give \
+             up instead: Ctrl-C, then `pgmigrate rollback --app {app}` (cancels the transfer)"
+        );
+        self.observer.progress(&Progress::Warning(message.clone()));
+        self.writer.update(|j| {
+            j.record_mut(Step::WaitCopy).note = Some(message.clone());
+            j.push_event(Some(Step::WaitCopy), EventKind::Note, &message);
+        })?;
+        Ok(())
+    }
+
+    /// A transfer Heroku reports as succeeded although pg_restore ignored
+    /// errors: warn with the count and the last log lines, journal it, and
+    /// with `--verify none` stop before the cut-over unless `--force` (with
+    /// a verify step, that step decides).
+    fn suspect_copy(
+        &mut self,
+        app: &str,
+        name: &str,
+        t: &crate::heroku::types::Transfer,
+        warnings: u64,
+    ) -> Result<(), StepError> {
+        let logs = self
+            .client
+            .transfer(app, &t.uuid, true)
+            .map(|v| steps::last_logs(&v, 5))
+            .unwrap_or_default();
+        let mut message = format!(
+            "Heroku reports transfer {name} succeeded with {warnings} warning(s): pg_restore \
+             ignored errors (\"errors ignored on restore\"), so the copy may be incomplete"
+        );
+        if !logs.is_empty() {
+            message.push_str(&format!(
+                "\n  last transfer log lines:\n    {}",
+                logs.join("\n    ")
+            ));
+        }
+        self.observer.progress(&Progress::Warning(message.clone()));
+        let record = transfer_record(t);
+        self.writer.update(|j| {
+            j.results.transfer = Some(record);
+            j.push_event(Some(Step::WaitCopy), EventKind::Note, &message);
+        })?;
+        let verify = self.journal().options.verify;
+        if verify == crate::verify::VerifyMode::None && !self.settings.force {
+            return Err(StepError::Definite(format!(
+                "{message}\n  With --verify none nothing checks the copy, so pgmigrate stops \
+                 before the cut-over; nothing was switched. Check the copy (`heroku \
+                 pg:backups:info {name} --app {app}`, or `pgmigrate resume --app {app} --verify \
+                 counts`), then `pgmigrate resume --app {app} --force` to switch to it anyway, or \
+                 `pgmigrate rollback --app {app}`"
+            )));
+        }
+        Ok(())
     }
 
     fn verify(&mut self, mode: crate::verify::VerifyMode) -> Result<String, StepError> {
@@ -2100,6 +2211,7 @@ fn transfer_record(t: &crate::heroku::types::Transfer) -> TransferRecord {
         processed_bytes: t.processed_bytes,
         source_bytes: t.source_bytes,
         finished_at: t.finished_at.clone(),
+        warnings: t.warnings.filter(|w| *w > 0),
     }
 }
 

@@ -225,9 +225,36 @@ fn answers(j: &Journal) -> Answers {
                 .and_then(|t| t.processed_bytes)
                 .map(crate::migrate::human_bytes)
                 .unwrap_or_else(|| "?".into());
+            let warnings = j.results.transfer.as_ref().and_then(|t| t.warnings);
             answer(
                 "succeeded",
-                format!("The copy finished and Heroku reports it succeeded ({bytes})."),
+                match warnings {
+                    Some(w) if w > 0 => format!(
+                        "The copy finished and Heroku reports it succeeded ({bytes}) with {w} \
+                         warning(s): pg_restore ignored errors."
+                    ),
+                    _ => format!("The copy finished and Heroku reports it succeeded ({bytes})."),
+                },
+            )
+        }
+        (_, StepState::Failed)
+            if j.results
+                .transfer
+                .as_ref()
+                .is_some_and(|t| t.succeeded == Some(true)) =>
+        {
+            let w = j
+                .results
+                .transfer
+                .as_ref()
+                .and_then(|t| t.warnings)
+                .unwrap_or(0);
+            answer(
+                "succeeded",
+                format!(
+                    "Heroku reports the copy succeeded with {w} warning(s) (pg_restore ignored \
+                     errors); the run stopped before the cut-over: check the copy."
+                ),
             )
         }
         (StepState::Running, _) => answer(
@@ -580,6 +607,7 @@ mod tests {
             processed_bytes: Some(5),
             source_bytes: Some(10),
             finished_at: None,
+            warnings: None,
         });
         j.results.target_created = true;
         let r = report(&j, None, std::path::Path::new("/x"));
