@@ -1027,6 +1027,21 @@ mod tests {
     }
 
     #[test]
+    fn a_transfer_record_of_an_earlier_release_reads_without_warnings() {
+        let old = r#"{"uuid":"u","num":3,"succeeded":true,"processed_bytes":5,
+                      "source_bytes":9,"finished_at":"t"}"#;
+        let r: crate::journal::TransferRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(r.warnings, None);
+        let again = serde_json::to_value(&r).unwrap();
+        assert!(again.get("warnings").is_none(), "not written when absent");
+        let mut r = r;
+        r.warnings = Some(4);
+        let back: crate::journal::TransferRecord =
+            serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back.warnings, Some(4));
+    }
+
+    #[test]
     fn plan_names_are_normalised_or_refused() {
         assert_eq!(
             normalise_plan("essential-0").unwrap(),
