@@ -50,10 +50,16 @@ fn main() {
     );
 
     let t = Instant::now();
-    let copy = start_copy(source.clone(), target.clone(), None);
+    let copy = start_copy(source.clone(), target.clone(), None, None, 0);
     loop {
-        if let Some(result) = copy.result.lock().ok().and_then(|r| r.clone()) {
-            result.expect("the copy succeeds");
+        if let Some(end) = copy.end() {
+            assert!(
+                matches!(
+                    end,
+                    pgmigrate::sim::pg::CopyEnd::Succeeded { warnings: 0, .. }
+                ),
+                "the copy succeeds: {end:?}"
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(200));

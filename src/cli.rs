@@ -17,7 +17,7 @@ use crate::journal::Home;
 use crate::journal_v2::RunOptions;
 use crate::methods::session::{self, RunRequest, Session};
 use crate::methods::{copy, human_bytes, Observer, Progress, Settings};
-use crate::status_v2::{self as status, StatusReport};
+use crate::status::{self, StatusReport};
 use crate::steps;
 use crate::verify::VerifyMode;
 
@@ -174,7 +174,8 @@ struct Timeouts {
     /// Seconds to wait for scaled-down dynos to stop.
     #[arg(long, value_name = "SECS", default_value_t = 180)]
     drain_timeout: u64,
-    /// Seconds without copy progress before the copy counts as stalled.
+    /// Seconds without copy progress before pgmigrate warns (it never
+    /// cancels a copy Heroku has not failed; `rollback` does).
     #[arg(long, value_name = "SECS", default_value_t = 900)]
     copy_stall_timeout: u64,
 }
@@ -935,6 +936,8 @@ fn print_summary(j: &crate::journal_v2::Journal, took: Duration, requests: u64) 
 struct Printer {
     tty: bool,
     last_wait: Mutex<Option<Instant>>,
+    /// Whether the last copy line said "queued": a change is always shown.
+    copy_queued: Mutex<Option<bool>>,
     bar: Mutex<Option<indicatif::ProgressBar>>,
 }
 
@@ -943,6 +946,7 @@ impl Printer {
         Printer {
             tty: std::io::stdout().is_terminal(),
             last_wait: Mutex::new(None),
+            copy_queued: Mutex::new(None),
             bar: Mutex::new(None),
         }
     }
@@ -1029,48 +1033,34 @@ impl Observer for Printer {
                 processed,
                 total,
                 elapsed,
+                queued,
             } => {
-                if self.tty {
-                    // Rate and ETA from the transfer's own figures: polls are
-                    // sparse (timed to the predicted end), so indicatif's
-                    // moving average would be wrong.
+                // Heroku counts dump bytes (compressed): they end well below
+                // the source's size, so no percentage or ETA is derived
+                // from the two.
+                let source = total
+                    .map(|t| format!(" (source database {})", human_bytes(t)))
+                    .unwrap_or_default();
+                let what = if *queued {
+                    format!("queued at Heroku, not started yet{source}")
+                } else {
                     let secs = elapsed.as_secs_f64();
                     let rate = if secs > 0.0 {
-                        *processed as f64 / secs
-                    } else {
-                        0.0
-                    };
-                    let eta = match total {
-                        Some(t) if rate > 0.0 && *t > *processed => {
-                            format!(", ETA {}s", ((*t - *processed) as f64 / rate).ceil())
-                        }
-                        _ => String::new(),
-                    };
-                    self.with_bar(true, |b| {
-                        if let Some(t) = total {
-                            b.set_length(*t);
-                        }
-                        b.set_position(*processed);
-                        b.set_message(format!("{}/s{eta}", human_bytes(rate as u64)));
-                    });
-                } else if !self.throttled() {
-                    let pct = total
-                        .filter(|t| *t > 0)
-                        .map(|t| format!(" ({:.0}%)", *processed as f64 * 100.0 / t as f64))
-                        .unwrap_or_default();
-                    let rate = if elapsed.as_secs_f64() > 0.0 {
-                        format!(
-                            ", {}/s",
-                            human_bytes((*processed as f64 / elapsed.as_secs_f64()) as u64)
-                        )
+                        format!(", {}/s", human_bytes((*processed as f64 / secs) as u64))
                     } else {
                         String::new()
                     };
-                    self.line(&format!(
-                        "wait-copy: {} of {}{pct}{rate}",
-                        human_bytes(*processed),
-                        total.map(human_bytes).unwrap_or_else(|| "?".into())
-                    ))
+                    format!("{} dumped{rate}{source}", human_bytes(*processed))
+                };
+                let changed = self
+                    .copy_queued
+                    .lock()
+                    .map(|mut q| q.replace(*queued) != Some(*queued))
+                    .unwrap_or(false);
+                if self.tty {
+                    self.with_bar(false, |b| b.set_message(format!("wait-copy: {what}")));
+                } else if !self.throttled() || changed {
+                    self.line(&format!("wait-copy: {what}"))
                 }
             }
             Progress::UndoStarted(s, words) => {

@@ -221,6 +221,11 @@ pub struct TransferRecord {
     pub processed_bytes: Option<u64>,
     pub source_bytes: Option<u64>,
     pub finished_at: Option<String>,
+    /// Errors pg_restore ignored ("errors ignored on restore") in a
+    /// transfer Heroku reports as succeeded; absent in journals of earlier
+    /// releases and while the transfer runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -473,10 +473,15 @@ pub fn rebind_candidates(
 /// What one look at a transfer says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyVerdict {
-    /// Still copying.
+    /// Accepted by Heroku but not started yet (`started_at` null): it
+    /// waits for a worker. Waiting, not stalled.
+    Queued,
+    /// Copying. `processed` counts dump bytes (compressed), so it ends well
+    /// below `total` (the source database's size).
     Running { processed: u64, total: Option<u64> },
-    /// Finished and Heroku reports success.
-    Succeeded { processed: u64 },
+    /// Finished and Heroku reports success. `warnings` > 0 means pg_restore
+    /// ignored errors ("errors ignored on restore"): the copy is suspect.
+    Succeeded { processed: u64, warnings: u64 },
     /// Finished without success (or cancelled); carries the last log lines.
     Failed {
         reason: String,
@@ -494,13 +499,19 @@ pub fn copy_verdict(t: &Transfer) -> CopyVerdict {
         };
     }
     if t.finished_at.is_none() {
+        if t.started_at.is_none() && processed == 0 {
+            return CopyVerdict::Queued;
+        }
         return CopyVerdict::Running {
             processed,
             total: t.source_bytes,
         };
     }
     match t.succeeded {
-        Some(true) => CopyVerdict::Succeeded { processed },
+        Some(true) => CopyVerdict::Succeeded {
+            processed,
+            warnings: t.warnings.unwrap_or(0),
+        },
         _ => CopyVerdict::Failed {
             reason: "Heroku reports the transfer finished without success".into(),
             last_logs: last_logs(t, 5),
@@ -508,7 +519,9 @@ pub fn copy_verdict(t: &Transfer) -> CopyVerdict {
     }
 }
 
-fn last_logs(t: &Transfer, n: usize) -> Vec<String> {
+/// The last `n` log lines of a transfer (fetched with `verbose=true`),
+/// credentials removed.
+pub fn last_logs(t: &Transfer, n: usize) -> Vec<String> {
     let start = t.logs.len().saturating_sub(n);
     t.logs[start..]
         .iter()
@@ -516,12 +529,24 @@ fn last_logs(t: &Transfer, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Tracks a transfer's progress over time to notice a stall.
+/// The transfer's name as `heroku pg:backups:info` takes it: a copy
+/// (pg_dump to pg_restore) is `c` and its number on three digits.
+/// FACT: heroku/cli src/lib/pg/backups.ts `name()`/`prefix()`, and `num()`
+/// accepts `^[abcr](\d+)$`.
+pub fn transfer_name(num: Option<u64>) -> Option<String> {
+    num.map(|n| format!("c{n:03}"))
+}
+
+/// Watches a transfer for silence: no byte moved for longer than a limit.
+/// Silence is reported, never acted on: a transfer sits queued, and
+/// pg_restore builds indexes for a long time with no byte moving; only
+/// Heroku decides that a transfer failed.
 #[derive(Debug, Clone)]
 pub struct StallWatch {
     limit: Duration,
     last_bytes: Option<u64>,
     since: Duration,
+    reported: u32,
 }
 
 impl StallWatch {
@@ -530,20 +555,37 @@ impl StallWatch {
             limit,
             last_bytes: None,
             since: Duration::ZERO,
+            reported: 0,
         }
     }
 
-    /// Record the bytes seen at time `now` (since the watch began); true when
-    /// no progress was made for longer than the limit.
-    pub fn stalled(&mut self, processed: u64, now: Duration) -> bool {
+    /// Record the bytes seen at time `now` (since the watch began). Returns
+    /// how long nothing has moved when that crosses the limit, then twice
+    /// the limit, four times, ... (so a long silence is reported a few
+    /// times, not at every poll); `None` otherwise. Progress resets it.
+    pub fn silence(&mut self, processed: u64, now: Duration) -> Option<Duration> {
         if self.last_bytes != Some(processed) {
             self.last_bytes = Some(processed);
             self.since = now;
-            return false;
+            self.reported = 0;
+            return None;
         }
-        now.saturating_sub(self.since) > self.limit
+        let quiet = now.saturating_sub(self.since);
+        let next = self.limit.saturating_mul(1u32 << self.reported.min(20));
+        if quiet > next {
+            self.reported += 1;
+            Some(quiet)
+        } else {
+            None
+        }
     }
 }
+
+/// How many failed looks at a transfer are tolerated before the wait
+/// stops (resumably: the transfer goes on at Heroku, and `resume` follows
+/// it). FACT: heroku/cli src/lib/pg/backups.ts `poll()` loops `while
+/// (failures < 21)` and ignores each failed GET until then.
+pub const COPY_POLL_FAILURES_TOLERATED: u32 = 20;
 
 /// How long to wait before the next look at something that is expected to
 /// finish soon (a drain, a provision): quickly at first, then backing off to
@@ -579,33 +621,23 @@ pub fn drain_poll(elapsed: Duration) -> Duration {
     })
 }
 
-/// How long to wait before the next look at a transfer: predict the finish
-/// from the processed-bytes rate and look again just after it, never sooner
-/// than `min` nor later than `max`.
-pub fn copy_poll(
-    elapsed: Duration,
-    processed: u64,
-    total: Option<u64>,
-    min: Duration,
-    max: Duration,
-) -> Duration {
-    let secs = elapsed.as_secs_f64();
-    let predicted = match total {
-        Some(total) if processed > 0 && secs > 0.0 && total > processed => {
-            let rate = processed as f64 / secs;
-            let remaining = (total - processed) as f64 / rate;
-            // Aim a little past the predicted end; halve the wait when far
-            // off so that a rate change is noticed.
-            Some(Duration::from_secs_f64(if remaining > 4.0 {
-                remaining / 2.0
-            } else {
-                remaining + 0.05
-            }))
-        }
-        _ => None,
-    };
-    let fallback = backoff_poll(elapsed, max);
-    predicted.unwrap_or(fallback).clamp(min, max)
+/// The share of the time a transfer has run that may pass before the next
+/// look at it: the end is noticed at most this fraction late (and at most
+/// `max`), whatever the final byte count.
+pub const COPY_POLL_FRACTION: f64 = 0.1;
+
+/// How long to wait before the next look at a transfer: a fraction of the
+/// time it has run so far, never sooner than `min` nor later than `max`.
+///
+/// It needs no prediction of the end: `processed_bytes` counts dump bytes
+/// (compressed), so it ends well below `source_bytes`, and pg_restore can
+/// build indexes for a long time with no byte moving. A copy that ends at
+/// time T is noticed at most `min(T * COPY_POLL_FRACTION, max)` late
+/// (plus a request), and a copy of length T costs about
+/// `ln(T / 1 s) / ln(1 + COPY_POLL_FRACTION)` looks until the gap reaches
+/// `max`, then one every `max`.
+pub fn copy_poll(elapsed: Duration, min: Duration, max: Duration) -> Duration {
+    elapsed.mul_f64(COPY_POLL_FRACTION).clamp(min, max.max(min))
 }
 
 /// Validate and normalise a plan name: `essential-0` becomes
@@ -935,12 +967,13 @@ mod tests {
             from_name: None,
             to_name: None,
             created_at: None,
-            started_at: None,
+            started_at: Some("then".into()),
             finished_at: None,
             canceled_at: None,
             succeeded: None,
             processed_bytes: Some(10),
             source_bytes: Some(100),
+            warnings: None,
             logs: vec![],
         }
     }
@@ -957,7 +990,21 @@ mod tests {
         );
         t.finished_at = Some("now".into());
         t.succeeded = Some(true);
-        assert_eq!(copy_verdict(&t), CopyVerdict::Succeeded { processed: 10 });
+        assert_eq!(
+            copy_verdict(&t),
+            CopyVerdict::Succeeded {
+                processed: 10,
+                warnings: 0
+            }
+        );
+        t.warnings = Some(3);
+        assert_eq!(
+            copy_verdict(&t),
+            CopyVerdict::Succeeded {
+                processed: 10,
+                warnings: 3
+            }
+        );
         t.succeeded = Some(false);
         t.logs = (0..8)
             .map(|i| crate::heroku::types::TransferLog {
@@ -978,18 +1025,40 @@ mod tests {
     }
 
     #[test]
-    fn stall_watch_fires_only_after_the_limit_without_progress() {
-        let mut w = StallWatch::new(Duration::from_secs(10));
-        assert!(!w.stalled(0, Duration::from_secs(0)));
-        assert!(!w.stalled(0, Duration::from_secs(10)));
-        assert!(w.stalled(0, Duration::from_secs(11)));
-        assert!(!w.stalled(5, Duration::from_secs(12)));
-        assert!(!w.stalled(5, Duration::from_secs(21)));
-        assert!(w.stalled(5, Duration::from_secs(23)));
+    fn a_transfer_not_started_is_queued_not_stalled() {
+        let mut t = transfer();
+        t.started_at = None;
+        t.processed_bytes = Some(0);
+        assert_eq!(copy_verdict(&t), CopyVerdict::Queued);
+        // Bytes without started_at: running (an API that omits the field).
+        t.processed_bytes = Some(5);
+        assert!(matches!(copy_verdict(&t), CopyVerdict::Running { .. }));
+        t.canceled_at = Some("now".into());
+        assert!(matches!(copy_verdict(&t), CopyVerdict::Failed { .. }));
+        assert_eq!(transfer_name(Some(7)).as_deref(), Some("c007"));
+        assert_eq!(transfer_name(Some(1234)).as_deref(), Some("c1234"));
     }
 
     #[test]
-    fn polls_back_off_and_predict_the_copy_end() {
+    fn silence_is_reported_after_the_limit_then_at_doublings() {
+        let s = Duration::from_secs;
+        let mut w = StallWatch::new(s(10));
+        assert_eq!(w.silence(0, s(0)), None);
+        assert_eq!(w.silence(0, s(10)), None);
+        assert_eq!(w.silence(0, s(11)), Some(s(11)));
+        // Not again at every poll: next after twice the limit.
+        assert_eq!(w.silence(0, s(15)), None);
+        assert_eq!(w.silence(0, s(21)), Some(s(21)));
+        assert_eq!(w.silence(0, s(35)), None);
+        assert_eq!(w.silence(0, s(41)), Some(s(41)));
+        // Progress resets it.
+        assert_eq!(w.silence(5, s(42)), None);
+        assert_eq!(w.silence(5, s(51)), None);
+        assert_eq!(w.silence(5, s(53)), Some(s(11)));
+    }
+
+    #[test]
+    fn polls_back_off_and_copy_polls_follow_the_elapsed_time() {
         let cap = Duration::from_secs(5);
         assert_eq!(
             backoff_poll(Duration::ZERO, cap),
@@ -999,51 +1068,54 @@ mod tests {
         assert_eq!(backoff_poll(Duration::from_secs(3600), cap), cap);
         let min = Duration::from_millis(100);
         let max = Duration::from_secs(30);
-        // 1 MB/s, 1 MB left: look again just after 1 s.
-        let d = copy_poll(
-            Duration::from_secs(9),
-            9_000_000,
-            Some(10_000_000),
-            min,
-            max,
+        assert_eq!(copy_poll(Duration::ZERO, min, max), min);
+        assert_eq!(
+            copy_poll(Duration::from_secs(10), min, max),
+            Duration::from_secs(1)
         );
-        assert!(
-            d > Duration::from_secs(1) && d < Duration::from_millis(1200),
-            "{d:?}"
-        );
-        // Far from the end: half the predicted remainder, capped.
-        let d = copy_poll(
-            Duration::from_secs(10),
-            1_000_000,
-            Some(1_000_000_000),
-            min,
-            max,
-        );
-        assert_eq!(d, max);
-        // No size known: the back-off schedule.
-        let d = copy_poll(Duration::from_secs(1), 0, None, min, max);
-        assert_eq!(d, Duration::from_millis(250));
+        assert_eq!(copy_poll(Duration::from_secs(3600), min, max), max);
+    }
+
+    /// The look after the end, for a copy that ends at `end`: how late it
+    /// is noticed, and how many looks it took.
+    fn simulate(end: Duration) -> (Duration, u32) {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(30));
+        let mut t = Duration::ZERO;
+        let mut polls = 1;
+        while t < end {
+            t += copy_poll(t, min, max);
+            polls += 1;
+        }
+        (t - end, polls)
     }
 
     #[test]
-    fn a_simulated_hour_long_copy_stays_under_200_polls() {
-        let total = 3_600_000_000u64; // 1 MB/s for an hour
-        let (min, max) = (Duration::from_millis(100), Duration::from_secs(30));
-        let mut t = Duration::ZERO;
-        let mut polls = 0;
-        loop {
-            let processed = (t.as_secs_f64() * 1e6).min(total as f64) as u64;
-            polls += 1;
-            if processed >= total {
-                break;
-            }
-            t += copy_poll(t, processed, Some(total), min, max);
+    fn the_end_is_noticed_within_a_tenth_of_the_copy_whatever_its_length() {
+        for ms in [50u64, 900, 3_000, 17_000, 120_000, 600_000, 3_600_000] {
+            let end = Duration::from_millis(ms);
+            let (late, _) = simulate(end);
+            let bound = end
+                .mul_f64(COPY_POLL_FRACTION)
+                .clamp(Duration::from_millis(100), Duration::from_secs(30));
+            assert!(late <= bound, "{ms} ms: {late:?} late, bound {bound:?}");
         }
-        assert!(polls <= 200, "{polls} polls");
-        assert!(
-            t - Duration::from_secs(3600) < Duration::from_millis(500),
-            "{t:?}"
-        );
+        let (_, polls) = simulate(Duration::from_secs(3600));
+        assert!(polls <= 200, "{polls} polls for an hour");
+    }
+
+    #[test]
+    fn a_transfer_record_of_an_earlier_release_reads_without_warnings() {
+        let old = r#"{"uuid":"u","num":3,"succeeded":true,"processed_bytes":5,
+                      "source_bytes":9,"finished_at":"t"}"#;
+        let r: crate::journal::TransferRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(r.warnings, None);
+        let again = serde_json::to_value(&r).unwrap();
+        assert!(again.get("warnings").is_none(), "not written when absent");
+        let mut r = r;
+        r.warnings = Some(4);
+        let back: crate::journal::TransferRecord =
+            serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back.warnings, Some(4));
     }
 
     #[test]

@@ -118,11 +118,12 @@ fn a_release_phase_that_succeeds_is_waited_for_and_nothing_is_lost() {
     // The journal names the release the scale-up waited for: the newest,
     // newer than the one seen before the cut-over.
     let j = env.journal(APP);
-    let rel = &j["results"]["releases"];
+    let cutover = &step(&j, "scale-up")["output"]["release"];
+    let before_cutover = &step(&j, "wait-dynos")["output"]["release_before_cutover"];
     let newest = list.last().unwrap();
-    assert_eq!(rel["cutover"]["version"], newest["version"]);
-    assert_eq!(rel["cutover"]["status"], "succeeded");
-    assert!(rel["before_cutover"].as_u64().unwrap() < newest["version"].as_u64().unwrap());
+    assert_eq!(cutover["version"], newest["version"]);
+    assert_eq!(cutover["status"], "succeeded");
+    assert!(before_cutover.as_u64().unwrap() < newest["version"].as_u64().unwrap());
     // Rows the dynos write now land in the new database.
     let new_name = app["database"].as_str().unwrap();
     let rows = addon(&state, new_name)["rows"].as_u64().unwrap();
@@ -195,11 +196,14 @@ fn a_failed_attach_release_stops_before_scale_up_and_rollback_restores_the_app()
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["step"] == "scale-up")
+        .find(|s| s["id"] == "scale-up")
         .unwrap();
     assert_eq!(scale_up["state"], "failed");
-    assert_eq!(j["results"]["releases"]["cutover"]["version"], v);
-    assert_eq!(j["results"]["releases"]["cutover"]["status"], "failed");
+    assert_eq!(step(&j, "scale-up")["output"]["release"]["version"], v);
+    assert_eq!(
+        step(&j, "scale-up")["output"]["release"]["status"],
+        "failed"
+    );
     // No formation request was sent after the scale-down.
     let ups = env
         .mutations()
@@ -218,7 +222,7 @@ fn a_failed_attach_release_stops_before_scale_up_and_rollback_restores_the_app()
     dynos_run_on(&after, OLD, 3);
     let j = env.journal(APP);
     assert_eq!(j["outcome"], "rolled-back");
-    let rb = &j["results"]["releases"]["rollback"];
+    let rb = &step(&j, "scale-down")["undo_output"]["release"];
     assert_eq!(rb["status"], "succeeded");
     assert!(rb["version"].as_u64().unwrap() > v);
     assert!(rb["description"]
@@ -251,8 +255,11 @@ fn a_failed_attach_release_retried_lets_resume_complete() {
     assert_eq!(r["status"], "succeeded");
     let j = env.journal(APP);
     assert_eq!(j["outcome"], "completed");
-    assert_eq!(j["results"]["releases"]["cutover"]["version"], retry);
-    assert_eq!(j["results"]["releases"]["cutover"]["status"], "succeeded");
+    assert_eq!(step(&j, "scale-up")["output"]["release"]["version"], retry);
+    assert_eq!(
+        step(&j, "scale-up")["output"]["release"]["status"],
+        "succeeded"
+    );
     assert_eq!(env.sandbox.faults_fired(), 1);
 }
 
@@ -262,13 +269,25 @@ fn without_a_release_process_type_the_wait_is_one_request() {
     // and no release dyno: releases succeed at once, so only the
     // scale-up's look is made.
     let env = Env::new("pooler");
-    env.run(&["run", "--app", "pooled-app", "--confirm", "pooled-app"])
-        .ok();
+    // A Standard target: a pooler cannot move to an Essential plan.
+    env.run(&[
+        "run",
+        "--app",
+        "pooled-app",
+        "--confirm",
+        "pooled-app",
+        "--to",
+        "heroku-postgresql:standard-2",
+    ])
+    .ok();
     let reads = release_reads(&env);
     assert_eq!(reads, 1);
     let j = env.journal("pooled-app");
-    assert_eq!(j["results"]["releases"]["cutover"]["status"], "succeeded");
-    assert!(j["results"]["releases"]["before_cutover"].is_null());
+    assert_eq!(
+        step(&j, "scale-up")["output"]["release"]["status"],
+        "succeeded"
+    );
+    assert!(step(&j, "wait-dynos")["output"]["release_before_cutover"].is_null());
 }
 
 #[test]
@@ -280,9 +299,10 @@ fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request()
         .ok();
     assert_eq!(release_reads(&env), 2);
     let j = env.journal("demo-app");
-    let rel = &j["results"]["releases"];
-    assert_eq!(rel["cutover"]["status"], "succeeded");
-    assert!(rel["before_cutover"].as_u64().unwrap() < rel["cutover"]["version"].as_u64().unwrap());
+    let cutover = &step(&j, "scale-up")["output"]["release"];
+    let before_cutover = &step(&j, "wait-dynos")["output"]["release_before_cutover"];
+    assert_eq!(cutover["status"], "succeeded");
+    assert!(before_cutover.as_u64().unwrap() < cutover["version"].as_u64().unwrap());
 }
 
 fn release_reads(env: &Env) -> usize {
@@ -291,4 +311,14 @@ fn release_reads(env: &Env) -> usize {
         .into_iter()
         .filter(|r| r.method == "GET" && r.path.ends_with("/releases"))
         .count()
+}
+
+/// A step's record in a v2 journal, by id.
+fn step<'a>(j: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
 }

@@ -143,6 +143,9 @@ pub enum Transition {
     Keep(serde_json::Value),
     /// A running undo keeps what it found.
     KeepUndo(serde_json::Value),
+    /// A step (in any state) says something `status` shows in its note,
+    /// such as a long silence of what it waits for.
+    Annotate(String),
     /// Run the step again from scratch: a later step found that what this
     /// one started failed (a failed copy is started anew).
     Redo(String),
@@ -171,6 +174,7 @@ impl Transition {
             Transition::Reset(_) => "reset",
             Transition::Keep(_) => "keep",
             Transition::KeepUndo(_) => "keep-undo",
+            Transition::Annotate(_) => "annotate",
             Transition::Redo(_) => "redo",
             Transition::UndoBegin => "undo-begin",
             Transition::UndoEnd(_) => "undo-end",
@@ -296,6 +300,7 @@ impl Log {
             state: format!("{:?} (undo {:?})", r.state, r.undo).to_lowercase(),
         };
         match &t {
+            Transition::Annotate(text) => r.note = Some(crate::secrets::redact(text)),
             Transition::KeepUndo(v) => {
                 if r.undo != Some(StepState::Running) {
                     return Err(illegal(r));
@@ -338,7 +343,10 @@ impl Log {
                         r.started_at = None;
                         r.finished_at = None;
                     }
-                    Transition::UndoBegin | Transition::UndoEnd(_) | Transition::KeepUndo(_) => {}
+                    Transition::UndoBegin
+                    | Transition::UndoEnd(_)
+                    | Transition::KeepUndo(_)
+                    | Transition::Annotate(_) => {}
                 }
                 r.state = next;
             }

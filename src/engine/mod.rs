@@ -126,14 +126,15 @@ impl<C, J> Request<C, J> {
 }
 
 /// Prepares a write's one request (see [`Forward::Write`]).
-pub type Prepare<C, J> = fn(&mut C, &J) -> Result<Request<C, J>, StepError>;
+pub type Prepare<C, J> = fn(&mut C, &mut Io<'_, J>) -> Result<Request<C, J>, StepError>;
 
 /// A step's forward action.
 pub enum Forward<C, J> {
     /// Reads or waits: run as a whole between a start and an end record.
     Run(fn(&mut C, &mut Io<'_, J>) -> Result<Done, StepError>),
-    /// Writes: prepare the request (reads and checks allowed, nothing
-    /// sent), and the runner sends it between intent and outcome.
+    /// Writes: prepare the request (reads, checks and waits allowed, and
+    /// keeping what they found; nothing sent), and the runner sends it
+    /// between intent and outcome.
     Write(Prepare<C, J>),
 }
 

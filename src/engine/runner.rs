@@ -138,6 +138,20 @@ impl<J> Io<'_, J> {
         }
     }
 
+    /// Put `text` in this step's note (what `status` shows) and history.
+    pub fn annotate(&mut self, text: &str) -> Result<(), Error>
+    where
+        J: Journaled,
+    {
+        let step = self.step;
+        let at = crate::journal::now();
+        self.store.update(&mut |j: &mut J| {
+            let log = j.log_mut();
+            let _ = log.apply(step, Transition::Annotate(text.to_string()), &at);
+            log.push_event(Some(step), EventKind::Note, text, &at);
+        })
+    }
+
     /// Call after each look at something being waited for: a crash point.
     pub fn polled(&self) {
         crate::crash::point(&format!("polling:{}", self.step));
@@ -366,7 +380,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 run(ctx, &mut self.io(store, def.id, false))?
             }
             Forward::Write(prepare) => {
-                let request = prepare(ctx, store.journal())?;
+                let request = prepare(ctx, &mut self.io(store, def.id, false))?;
                 tracing::info!(
                     step = def.id,
                     intent = %crate::secrets::redact(&request.intent),

@@ -102,7 +102,7 @@ impl Store<TJ> for Mem {
 
 macro_rules! write_step {
     ($id:literal, $no_return:expr) => {{
-        fn prepare(_: &mut World, _: &TJ) -> Result<Request<World, TJ>, StepError> {
+        fn prepare(_: &mut World, _: &mut Io<'_, TJ>) -> Result<Request<World, TJ>, StepError> {
             Ok(Request::new(concat!("send ", $id), |w: &mut World, io| {
                 w.request($id, io)
             }))

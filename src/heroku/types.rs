@@ -340,6 +340,10 @@ pub struct Transfer {
     pub processed_bytes: Option<u64>,
     #[serde(default)]
     pub source_bytes: Option<u64>,
+    /// Errors pg_restore ignored in a transfer Heroku reports as succeeded
+    /// (`heroku pg:backups` shows "Finished with N warnings").
+    #[serde(default)]
+    pub warnings: Option<u64>,
     #[serde(default, deserialize_with = "null_default")]
     pub logs: Vec<TransferLog>,
 }

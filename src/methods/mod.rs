@@ -34,8 +34,11 @@ pub struct Settings {
     pub wait_status_404_for: Duration,
     /// How long to wait for scaled-down dynos to be gone.
     pub drain_timeout: Duration,
-    /// A transfer that makes no progress for this long has stalled.
+    /// A transfer with no byte moving for this long is reported (a warning,
+    /// a note `status` shows), never cancelled: only Heroku fails a copy.
     pub copy_stall_timeout: Duration,
+    /// How long to wait for a release command (release phase) to end.
+    pub release_timeout: Duration,
     /// The longest pause between two looks at a wait.
     pub poll_cap: Duration,
     /// The longest pause between two looks at a transfer.
@@ -58,6 +61,9 @@ impl Default for Settings {
             wait_status_404_for: steps::wait_target::WAIT_STATUS_404_FOR,
             drain_timeout: Duration::from_secs(3 * 60),
             copy_stall_timeout: Duration::from_secs(15 * 60),
+            // FACT (Dev Center, Release Phase): a release command is
+            // stopped after one hour; a little more for Heroku to say so.
+            release_timeout: Duration::from_secs(65 * 60),
             poll_cap: Duration::from_secs(5),
             copy_poll_max: Duration::from_secs(30),
             keep_target: false,
@@ -81,6 +87,8 @@ pub enum Progress {
         processed: u64,
         total: Option<u64>,
         elapsed: Duration,
+        /// Accepted by Heroku, not started yet (`started_at` null).
+        queued: bool,
     },
     UndoStarted(&'static str, &'static str),
     UndoDone(&'static str, String),
@@ -116,6 +124,8 @@ pub struct Ctx<'a> {
     pub urls: Urls,
     /// The formation as the scale-down answered it (sizes), if seen.
     pub live_formation: Vec<Formation>,
+    /// A release command's dyno was seen while draining.
+    pub saw_release_dyno: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -126,6 +136,7 @@ impl<'a> Ctx<'a> {
             observer,
             urls: Urls::default(),
             live_formation: Vec::new(),
+            saw_release_dyno: false,
         }
     }
 

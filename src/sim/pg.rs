@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::verify::db_error;
@@ -111,33 +111,134 @@ impl Backend {
     }
 }
 
+/// How a real copy ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyEnd {
+    /// pg_dump and pg_restore exited 0, or pg_restore exited 1 having
+    /// ignored `warnings` errors ("errors ignored on restore: N").
+    Succeeded { warnings: u64, logs: Vec<String> },
+    /// pg_dump or pg_restore failed otherwise: the last log lines.
+    Failed(Vec<String>),
+    /// Cancelled: both processes were killed.
+    Canceled,
+}
+
 /// A running copy.
 #[derive(Debug, Default)]
 pub struct Copy {
+    /// Bytes pg_dump wrote (its custom format, compressed).
     pub processed: AtomicU64,
-    /// `Some(Ok)` when done, `Some(Err(last log lines))` when failed.
-    pub result: Mutex<Option<Result<(), Vec<String>>>>,
+    /// Set once pg_dump and pg_restore were started (after the queue).
+    pub started: AtomicBool,
+    /// Set to ask the copy to stop: the processes are killed.
+    pub cancel: AtomicBool,
+    /// Set only after both processes exited (or were killed and reaped).
+    pub result: Mutex<Option<CopyEnd>>,
+    /// When `result` was set.
+    pub ended_at: Mutex<Option<std::time::Instant>>,
 }
 
-/// Start `pg_dump | pg_restore` from `from` into `to` in a thread.
-pub fn start_copy(from: String, to: String, corrupt: Option<Corruption>) -> Arc<Copy> {
+impl Copy {
+    /// How the copy ended, once both processes exited.
+    pub fn end(&self) -> Option<CopyEnd> {
+        self.result.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+/// What the restore meets in the target, to make pg_restore report errors
+/// as Heroku would see them (a knob of the sandbox's faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The target already holds `users` with a view on it: pg_restore
+    /// cannot drop or create `users`, ignores both errors (exit 1, "errors
+    /// ignored on restore: 2") and still loads its rows.
+    Ignored,
+    /// The same conflict with `--exit-on-error`: pg_restore stops at the
+    /// first error (exit 1), the restore failed.
+    Fatal,
+}
+
+/// Start `pg_dump | pg_restore` from `from` into `to` in a thread, after
+/// `queue_ms` in the queue.
+pub fn start_copy(
+    from: String,
+    to: String,
+    corrupt: Option<Corruption>,
+    conflict: Option<Conflict>,
+    queue_ms: u64,
+) -> Arc<Copy> {
     let copy = Arc::new(Copy::default());
     let c = copy.clone();
     std::thread::spawn(move || {
-        let result = run_copy(&from, &to, &c.processed).and_then(|()| match corrupt {
-            Some(how) => damage(&to, how),
-            None => Ok(()),
-        });
+        let end = queue(&c, queue_ms)
+            .and_then(|()| prepare(&to, conflict))
+            .map_or_else(|end| end, |()| run_copy(&from, &to, &c, conflict));
+        let end = match (end, corrupt) {
+            (CopyEnd::Succeeded { warnings, logs }, Some(how)) => match damage(&to, how) {
+                Ok(()) => CopyEnd::Succeeded { warnings, logs },
+                Err(l) => CopyEnd::Failed(l),
+            },
+            (end, _) => end,
+        };
+        if let Ok(mut at) = c.ended_at.lock() {
+            *at = Some(std::time::Instant::now());
+        }
         if let Ok(mut r) = c.result.lock() {
-            *r = Some(result);
+            *r = Some(end);
         }
     });
     copy
 }
 
-fn run_copy(from: &str, to: &str, processed: &AtomicU64) -> Result<(), Vec<String>> {
-    let fail = |m: String| vec![crate::secrets::redact(&m)];
-    let mut dump = Command::new("pg_dump")
+/// Wait in the queue, or end as cancelled.
+fn queue(c: &Copy, queue_ms: u64) -> Result<(), CopyEnd> {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(queue_ms);
+    while std::time::Instant::now() < until {
+        if c.cancel.load(Ordering::SeqCst) {
+            return Err(CopyEnd::Canceled);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Put the conflict in the target before the restore.
+fn prepare(to: &str, conflict: Option<Conflict>) -> Result<(), CopyEnd> {
+    if conflict.is_none() {
+        return Ok(());
+    }
+    postgres::Client::connect(to, postgres::NoTls)
+        .and_then(|mut c| {
+            c.batch_execute(
+                "CREATE TABLE IF NOT EXISTS users (id bigint, email text);
+                 CREATE OR REPLACE VIEW users_seen AS SELECT id FROM users;",
+            )
+        })
+        .map_err(|e| CopyEnd::Failed(vec![crate::secrets::redact(&e.to_string())]))
+}
+
+/// Lines of a process's stderr, credentials removed.
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(crate::secrets::redact)
+        .collect()
+}
+
+/// The count in pg_restore's "errors ignored on restore: N".
+/// FACT: PostgreSQL src/bin/pg_dump/pg_restore.c prints
+/// `warning: errors ignored on restore: %d` and exits 1.
+fn ignored_errors(log: &[String]) -> Option<u64> {
+    log.iter().find_map(|l| {
+        l.split("errors ignored on restore:")
+            .nth(1)
+            .and_then(|n| n.trim().parse().ok())
+    })
+}
+
+fn run_copy(from: &str, to: &str, c: &Copy, conflict: Option<Conflict>) -> CopyEnd {
+    let fail = |m: String| CopyEnd::Failed(vec![crate::secrets::redact(&m)]);
+    let mut dump = match Command::new("pg_dump")
         .args([
             "--format=custom",
             "--no-owner",
@@ -148,59 +249,116 @@ fn run_copy(from: &str, to: &str, processed: &AtomicU64) -> Result<(), Vec<Strin
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(format!("cannot start pg_dump: {e}")))?;
-    let mut restore = Command::new("pg_restore")
-        .args([
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--no-acl",
-            "--dbname",
-            to,
-        ])
+    {
+        Ok(d) => d,
+        Err(e) => return fail(format!("cannot start pg_dump: {e}")),
+    };
+    let mut args = vec!["--clean", "--if-exists", "--no-owner", "--no-acl"];
+    if conflict == Some(Conflict::Fatal) {
+        args.push("--exit-on-error");
+    }
+    let mut restore = match Command::new("pg_restore")
+        .args(&args)
+        .args(["--dbname", to])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(format!("cannot start pg_restore: {e}")))?;
-    let (Some(mut out), Some(mut input)) = (dump.stdout.take(), restore.stdin.take()) else {
-        return Err(fail("cannot connect pg_dump to pg_restore".into()));
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = dump.kill();
+            let _ = dump.wait();
+            return fail(format!("cannot start pg_restore: {e}"));
+        }
     };
-    let mut buf = vec![0; 1 << 16];
-    loop {
-        match out.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if input.write_all(&buf[..n]).is_err() {
-                    break;
+    c.started.store(true, Ordering::SeqCst);
+    let (Some(mut out), Some(mut input), Some(mut dump_err), Some(mut restore_err)) = (
+        dump.stdout.take(),
+        restore.stdin.take(),
+        dump.stderr.take(),
+        restore.stderr.take(),
+    ) else {
+        let _ = (dump.kill(), restore.kill(), dump.wait(), restore.wait());
+        return fail("cannot connect pg_dump to pg_restore".into());
+    };
+    std::thread::scope(|scope| {
+        let processed = &c.processed;
+        scope.spawn(move || {
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if input.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        processed.fetch_add(n as u64, Ordering::Relaxed);
+                    }
                 }
-                processed.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(_) => break,
+            // Dropping `input` closes pg_restore's stdin.
+        });
+        let dump_log = scope.spawn(move || {
+            let mut v = vec![];
+            let _ = dump_err.read_to_end(&mut v);
+            v
+        });
+        let restore_log = scope.spawn(move || {
+            let mut v = vec![];
+            let _ = restore_err.read_to_end(&mut v);
+            v
+        });
+        // The copy is over only when both processes exited: a cancel kills
+        // them, and is reported only once they are reaped.
+        let mut canceled = false;
+        let (dump_status, restore_status) = loop {
+            if c.cancel.load(Ordering::SeqCst) && !canceled {
+                canceled = true;
+                let _ = dump.kill();
+                let _ = restore.kill();
+            }
+            match (dump.try_wait(), restore.try_wait()) {
+                (Ok(Some(d)), Ok(Some(r))) => break (Some(d), Some(r)),
+                (Err(_), _) | (_, Err(_)) => {
+                    let _ = (dump.kill(), restore.kill());
+                    break (dump.wait().ok(), restore.wait().ok());
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        let dump_log = lines(&dump_log.join().unwrap_or_default());
+        let restore_log = lines(&restore_log.join().unwrap_or_default());
+        if canceled {
+            return CopyEnd::Canceled;
         }
-    }
-    drop(input);
-    let logs = |child: std::process::Child| -> (bool, Vec<String>) {
-        match child.wait_with_output() {
-            Ok(o) => (
-                o.status.success(),
-                String::from_utf8_lossy(&o.stderr)
-                    .lines()
-                    .map(crate::secrets::redact)
-                    .collect(),
-            ),
-            Err(e) => (false, vec![e.to_string()]),
+        let dump_ok = dump_status.is_some_and(|s| s.success());
+        let restore_code = restore_status.and_then(|s| s.code());
+        // GUESS: Heroku reports a restore that ignored errors (pg_restore
+        // exit 1 with "errors ignored on restore: N") as succeeded with N
+        // warnings (`heroku pg:backups` shows "Finished with N warnings"),
+        // and any other non-zero exit as failed.
+        match (dump_ok, restore_code) {
+            (true, Some(0)) => CopyEnd::Succeeded {
+                warnings: 0,
+                logs: restore_log,
+            },
+            (true, Some(1)) => match ignored_errors(&restore_log) {
+                Some(n) => CopyEnd::Succeeded {
+                    warnings: n,
+                    logs: restore_log,
+                },
+                None => CopyEnd::Failed(tail(dump_log, restore_log)),
+            },
+            _ => CopyEnd::Failed(tail(dump_log, restore_log)),
         }
-    };
-    let (dump_ok, mut dump_log) = logs(dump);
-    let (restore_ok, restore_log) = logs(restore);
-    if dump_ok && restore_ok {
-        Ok(())
-    } else {
-        dump_log.extend(restore_log);
-        let start = dump_log.len().saturating_sub(5);
-        Err(dump_log[start..].to_vec())
-    }
+    })
+}
+
+fn tail(mut dump_log: Vec<String>, restore_log: Vec<String>) -> Vec<String> {
+    dump_log.extend(restore_log);
+    let start = dump_log.len().saturating_sub(5);
+    dump_log[start..].to_vec()
 }
 
 fn damage(url: &str, how: Corruption) -> Result<(), Vec<String>> {

@@ -39,6 +39,7 @@ pub struct Timing {
     pub provision_ms: u64,
     pub dyno_stop_ms: u64,
     pub dyno_start_ms: u64,
+    /// How long a transfer runs once started (its tail included).
     pub transfer_ms: u64,
     /// Bytes per row, to report transfer sizes.
     pub bytes_per_row: u64,
@@ -50,6 +51,21 @@ pub struct Timing {
     /// disagree either way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait_status_ready_ms: Option<u64>,
+    /// How long a transfer sits queued before it starts (`started_at` null,
+    /// `processed_bytes` 0). GUESS: Heroku runs transfers on shared workers
+    /// and a new one waits a moment for a free one; the length is not
+    /// documented.
+    pub transfer_queue_ms: u64,
+    /// `processed_bytes` at the end over `source_bytes`. FACT: processed
+    /// bytes count the dump, compressed (heroku/cli
+    /// src/commands/pg/backups/info.ts shows them as "Backup Size" with a
+    /// "% compression" against `source_bytes`). GUESS: 0.35 (pg_dump's
+    /// custom format of typical table data; indexes are not dumped).
+    pub dump_ratio: f64,
+    /// The share of `transfer_ms` at the end where no byte moves while
+    /// pg_restore builds indexes and constraints. GUESS: 0.15; on Heroku
+    /// it grows with the number and size of indexes.
+    pub transfer_tail_ratio: f64,
 }
 
 impl Default for Timing {
@@ -62,6 +78,9 @@ impl Default for Timing {
             bytes_per_row: 2048,
             wait_status_404_ms: 100,
             wait_status_ready_ms: None,
+            transfer_queue_ms: 200,
+            dump_ratio: 0.35,
+            transfer_tail_ratio: 0.15,
         }
     }
 }
@@ -216,8 +235,17 @@ pub enum FaultAction {
     BadBody,
     /// The transfer this request creates fails.
     TransferFails,
-    /// The transfer this request creates stops making progress.
+    /// The transfer this request creates goes quiet for good: its bytes
+    /// stop moving and Heroku never reports it finished (until cancelled).
     TransferStalls,
+    /// The transfer this request creates succeeds with pg_restore errors
+    /// ignored: `warnings` in the fake mode; with a PostgreSQL backend a
+    /// real conflict in the target makes pg_restore ignore errors (and
+    /// the data still arrives).
+    TransferWarns {
+        #[serde(default = "two")]
+        warnings: u32,
+    },
     /// The add-on this request creates fails to provision.
     ProvisionFails,
     /// The transfer this request creates succeeds but damages the copy
@@ -231,6 +259,9 @@ fn one() -> u32 {
 }
 fn default_command_ms() -> u64 {
     1000
+}
+fn two() -> u32 {
+    2
 }
 fn default_error_id() -> String {
     "internal_server_error".into()
@@ -305,6 +336,13 @@ impl Scenario {
         }
         if self.page_size == 0 {
             return Err("page_size must be at least 1".into());
+        }
+        let t = &self.timing;
+        if !(t.dump_ratio > 0.0 && t.dump_ratio <= 1.0) {
+            return Err("timing.dump_ratio must be in (0, 1]".into());
+        }
+        if !(0.0..1.0).contains(&t.transfer_tail_ratio) {
+            return Err("timing.transfer_tail_ratio must be in [0, 1)".into());
         }
         let mut names = std::collections::BTreeSet::new();
         for app in &self.apps {

@@ -125,14 +125,23 @@ pub struct Transfer {
     pub source_bytes: u64,
     pub fails: bool,
     pub stalls: bool,
+    /// Errors pg_restore ignores (fake mode; a real copy counts its own).
+    pub warns: Option<u32>,
+    /// Copied from the timing when the transfer was created.
+    pub queue_ms: u64,
+    pub dump_ratio: f64,
+    pub tail_ratio: f64,
     pub canceled_ms: Option<u64>,
     /// Set when the result was applied to the target.
     pub finished: bool,
     /// The real copy, with a PostgreSQL backend.
     pub pg_copy: Option<Arc<super::pg::Copy>>,
-    /// When a real copy ended (ms), and its last log lines if it failed.
+    /// When a real copy was seen to have ended (ms), and its last log
+    /// lines if it failed.
     pub ended_ms: Option<u64>,
     pub failure_logs: Vec<String>,
+    /// Warnings a real copy reported (pg_restore's ignored errors).
+    pub real_warnings: u64,
 }
 
 /// One logged request.
@@ -489,13 +498,43 @@ impl World {
         }
         // Transfers that finished.
         let duration = self.timing.transfer_ms;
+        let origin = self.start;
+        let ended_ms = |c: &super::pg::Copy| {
+            c.ended_at.lock().ok().and_then(|at| *at).map_or(now, |at| {
+                at.saturating_duration_since(origin).as_millis() as u64
+            })
+        };
         let mut results = vec![];
         for t in &mut self.transfers {
-            if !t.finished && t.canceled_ms.is_none() && !t.stalls && now >= t.created_ms + duration
-            {
-                t.finished = true;
-                if !t.fails {
-                    results.push((t.to_addon.clone(), t.source_rows));
+            if t.finished || t.canceled_ms.is_some() || t.stalls {
+                continue;
+            }
+            match &t.pg_copy {
+                // A real copy ends when pg_dump and pg_restore have exited,
+                // and its result is theirs, not the clock's.
+                Some(c) => match c.end() {
+                    Some(super::pg::CopyEnd::Succeeded { warnings, .. }) => {
+                        t.finished = true;
+                        t.fails = false;
+                        t.real_warnings = warnings;
+                        t.ended_ms = Some(ended_ms(c));
+                        results.push((t.to_addon.clone(), t.source_rows));
+                    }
+                    Some(super::pg::CopyEnd::Failed(logs)) => {
+                        t.finished = true;
+                        t.fails = true;
+                        t.failure_logs = logs;
+                        t.ended_ms = Some(ended_ms(c));
+                    }
+                    Some(super::pg::CopyEnd::Canceled) | None => {}
+                },
+                None => {
+                    if now >= t.created_ms + t.queue_ms + duration {
+                        t.finished = true;
+                        if !t.fails {
+                            results.push((t.to_addon.clone(), t.source_rows));
+                        }
+                    }
                 }
             }
         }
@@ -705,6 +744,7 @@ impl World {
         let mut apply_then_drop = false;
         let mut marks = (false, false, false); // transfer fails, stalls, provision fails
         let mut corrupt = None;
+        let mut warns = None;
         let mut hang = 0;
         match fault {
             Some(FaultAction::Status {
@@ -745,6 +785,7 @@ impl World {
             Some(FaultAction::TransferStalls) => marks.1 = true,
             Some(FaultAction::ProvisionFails) => marks.2 = true,
             Some(FaultAction::TransferCorrupts { how }) => corrupt = Some(how),
+            Some(FaultAction::TransferWarns { warnings }) => warns = Some(warnings),
             None => {}
         }
         let segs: Vec<String> = path
@@ -883,7 +924,7 @@ impl World {
                 _ => err(404, "not_found", "Couldn't find that database."),
             },
             ("POST", ["client", "v11", "databases", id, "transfers"]) => {
-                self.create_transfer(id, b, marks.0, marks.1, corrupt)
+                self.create_transfer(id, b, (marks.0, marks.1, warns), corrupt)
             }
             ("GET", ["client", "v11", "apps", app, "transfers"]) => {
                 let list: Vec<Value> = self
@@ -896,10 +937,12 @@ impl World {
             }
             ("GET", ["client", "v11", "apps", app, "transfers", uuid]) => {
                 let verbose = query.contains("verbose=true");
+                // FACT: heroku/cli src/commands/pg/backups/info.ts asks for
+                // a transfer by its number as well as by its uuid.
                 match self
                     .transfers
                     .iter()
-                    .find(|t| t.app == *app && t.uuid == *uuid)
+                    .find(|t| t.app == *app && (t.uuid == *uuid || t.num.to_string() == *uuid))
                 {
                     Some(t) => Answer::ok(self.transfer_json(t, verbose)),
                     None => err(404, "not_found", "Couldn't find that transfer."),
@@ -915,6 +958,10 @@ impl World {
                     Some(t) => {
                         if !t.finished && t.canceled_ms.is_none() {
                             t.canceled_ms = Some(now);
+                            // A real copy's pg_dump and pg_restore are killed.
+                            if let Some(c) = &t.pg_copy {
+                                c.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                            }
                         }
                         Answer::ok(json!({"uuid": t.uuid}))
                     }
@@ -1464,8 +1511,7 @@ impl World {
         &mut self,
         target_id: &str,
         b: &Value,
-        fails: bool,
-        stalls: bool,
+        (fails, stalls, warns): (bool, bool, Option<u32>),
         corrupt: Option<super::pg::Corruption>,
     ) -> Answer {
         let get = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
@@ -1529,65 +1575,141 @@ impl World {
             },
             fails,
             stalls,
+            warns,
+            queue_ms: self.timing.transfer_queue_ms,
+            dump_ratio: self.timing.dump_ratio,
+            tail_ratio: self.timing.transfer_tail_ratio,
             canceled_ms: None,
             finished: false,
-            pg_copy: self
-                .pg
-                .as_ref()
-                .map(|_| super::pg::start_copy(source.url.clone(), target.url.clone(), corrupt)),
+            pg_copy: self.pg.as_ref().map(|_| {
+                // With a real server, the faults act on the real copy: a
+                // conflict in the target that pg_restore ignores (warnings)
+                // or stops at (failed).
+                let conflict = if fails {
+                    Some(super::pg::Conflict::Fatal)
+                } else {
+                    warns.map(|_| super::pg::Conflict::Ignored)
+                };
+                super::pg::start_copy(
+                    source.url.clone(),
+                    target.url.clone(),
+                    corrupt,
+                    conflict,
+                    self.timing.transfer_queue_ms,
+                )
+            }),
             ended_ms: None,
             failure_logs: vec![],
+            real_warnings: 0,
         };
         self.transfers.push(t.clone());
         Answer::status(201, self.transfer_json(&t, false))
     }
 
+    /// When a transfer started (ms), if it has.
+    fn transfer_started_ms(&self, t: &Transfer, now: u64) -> Option<u64> {
+        let queued_until = t.created_ms + t.queue_ms;
+        let started = match &t.pg_copy {
+            Some(c) => c.started.load(std::sync::atomic::Ordering::SeqCst) || t.finished,
+            None => now >= queued_until || t.finished,
+        };
+        let started = started && t.canceled_ms.is_none_or(|c| c >= queued_until);
+        started.then_some(queued_until)
+    }
+
+    /// When a transfer finished (ms), if it has.
+    fn transfer_finished_ms(&self, t: &Transfer) -> Option<u64> {
+        t.finished.then(|| {
+            t.ended_ms
+                .unwrap_or(t.created_ms + t.queue_ms + self.timing.transfer_ms)
+        })
+    }
+
     fn transfer_json(&self, t: &Transfer, verbose: bool) -> Value {
         let now = self.now_ms();
-        let d = self.timing.transfer_ms.max(1);
-        let elapsed = now.saturating_sub(t.created_ms);
-        let frac = if t.stalls {
-            (elapsed as f64 / d as f64).min(0.3)
-        } else {
-            (elapsed as f64 / d as f64).min(1.0)
-        };
-        let frac = match t.canceled_ms {
-            Some(c) => frac.min((c - t.created_ms) as f64 / d as f64),
-            None => frac,
-        };
-        let frac = if t.fails { frac.min(0.6) } else { frac };
+        let d = self.timing.transfer_ms.max(1) as f64;
+        let started_ms = self.transfer_started_ms(t, now);
+        let finished_ms = self.transfer_finished_ms(t);
+        // Fake mode: dump bytes move linearly while the data is copied,
+        // then stand still during the tail (indexes, constraints), and end
+        // at `dump_ratio` of the source's size.
+        let until = [Some(now), t.canceled_ms, finished_ms]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        let ran = started_ms.map_or(0.0, |s| until.saturating_sub(s) as f64);
+        let moving = (d * (1.0 - t.tail_ratio)).max(1.0);
+        let mut frac = (ran / moving).min(1.0);
+        if t.stalls {
+            frac = frac.min(0.3);
+        }
+        if t.fails {
+            frac = frac.min(0.6);
+        }
         let processed = match &t.pg_copy {
             Some(c) => c.processed.load(std::sync::atomic::Ordering::Relaxed),
-            None => (t.source_bytes as f64 * frac) as u64,
+            None => (t.source_bytes as f64 * t.dump_ratio * frac) as u64,
         };
-        let d = match t.ended_ms {
-            Some(end) => end.saturating_sub(t.created_ms),
-            None => d,
+        let warnings = match &t.pg_copy {
+            Some(_) => t.real_warnings,
+            None if t.finished && !t.fails => u64::from(t.warns.unwrap_or(0)),
+            None => 0,
         };
-        let finished = t.finished.then(|| stamp(t.created_ms + d));
+        let end = finished_ms.unwrap_or(now);
         let succeeded = if t.finished { Some(!t.fails) } else { None };
-        let mut logs =
-            vec![json!({"created_at": stamp(t.created_ms), "message": "Starting transfer"})];
+        let log = |at: u64, level: &str, message: &str| json!({"created_at": stamp(at), "level": level, "message": message});
+        let mut logs = vec![log(t.created_ms, "info", "Starting transfer")];
+        if let Some(s) = started_ms {
+            logs.push(log(s, "info", "Running pg_dump | pg_restore"));
+        }
         if t.finished && t.fails && !t.failure_logs.is_empty() {
             for l in &t.failure_logs {
-                logs.push(json!({"created_at": stamp(t.created_ms + d), "message": l}));
+                logs.push(log(end, "error", l));
             }
-            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "Transfer failed"}));
+            logs.push(log(end, "error", "Transfer failed"));
         } else if t.finished && t.fails {
-            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "pg_restore: error: could not execute query: ERROR:  relation \"events\" already exists"}));
-            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "pg_restore: error: COPY failed for table \"orders\": ERROR:  out of disk"}));
-            logs.push(json!({"created_at": stamp(t.created_ms + d), "message": "Transfer failed"}));
+            logs.push(log(end, "error", "pg_restore: error: could not execute query: ERROR:  relation \"events\" already exists"));
+            logs.push(log(
+                end,
+                "error",
+                "pg_restore: error: COPY failed for table \"orders\": ERROR:  out of disk",
+            ));
+            logs.push(log(end, "error", "Transfer failed"));
         } else if t.finished {
-            logs.push(
-                json!({"created_at": stamp(t.created_ms + d), "message": "Transfer complete"}),
-            );
+            if warnings > 0 {
+                if t.pg_copy.is_none() {
+                    logs.push(log(end, "warning", "pg_restore: error: could not execute query: ERROR:  cannot drop table public.users because other objects depend on it"));
+                }
+                logs.push(log(
+                    end,
+                    "warning",
+                    &format!("pg_restore: warning: errors ignored on restore: {warnings}"),
+                ));
+            }
+            logs.push(log(end, "info", "Transfer complete"));
         }
+        if let Some(c) = t.canceled_ms {
+            logs.push(log(c, "info", "Transfer canceled"));
+        }
+        // FACT: the fields heroku/cli reads (src/lib/pg/types.ts
+        // BackupTransfer): uuid, num, from_name/type, to_name/type,
+        // created_at, started_at (null while queued), finished_at,
+        // canceled_at, updated_at, succeeded, warnings, processed_bytes,
+        // source_bytes, logs (only with `verbose=true`).
+        let updated = [Some(t.created_ms), started_ms, finished_ms, t.canceled_ms]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(t.created_ms);
         let mut v = json!({
             "uuid": t.uuid, "num": t.num, "from_name": t.from_name, "to_name": t.to_name,
-            "from_type": "pg_dump", "to_type": "pg_restore",
-            "created_at": stamp(t.created_ms), "started_at": stamp(t.created_ms),
-            "finished_at": finished, "canceled_at": t.canceled_ms.map(stamp),
-            "succeeded": succeeded, "processed_bytes": processed, "source_bytes": t.source_bytes,
+            "from_type": "pg_dump", "to_type": "pg_restore", "options": {},
+            "created_at": stamp(t.created_ms), "started_at": started_ms.map(stamp),
+            "finished_at": finished_ms.map(stamp), "canceled_at": t.canceled_ms.map(stamp),
+            "updated_at": stamp(updated), "deleted_at": null, "purged_at": null,
+            "succeeded": succeeded, "warnings": warnings,
+            "processed_bytes": processed, "source_bytes": t.source_bytes,
         });
         if verbose {
             v["logs"] = json!(logs);
@@ -1650,7 +1772,12 @@ impl World {
                 json!({"uuid": t.uuid, "from_addon": t.from_addon, "to_addon": t.to_addon,
                        "to_name": t.to_name, "finished": t.finished,
                        "succeeded": t.finished && !t.fails, "canceled": t.canceled_ms.is_some(),
-                       "source_rows_at_start": t.source_rows.floor() as u64})
+                       "source_rows_at_start": t.source_rows.floor() as u64,
+                       "created_ms": t.created_ms,
+                       "started_ms": self.transfer_started_ms(t, now),
+                       "finished_ms": self.transfer_finished_ms(t),
+                       "real_copy_ended": t.pg_copy.as_ref().map(|c| c.end().is_some()),
+                       "real_copy_canceled": t.pg_copy.as_ref().map(|c| c.end() == Some(super::pg::CopyEnd::Canceled))})
             })
             .collect();
         json!({"now_ms": now, "apps": apps, "addons": addons, "transfers": transfers,

@@ -291,3 +291,18 @@ pub fn shape(app: &Value) -> Value {
 pub fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(150));
 }
+
+/// The transfer a journal last saw: the wait's look, else the start's
+/// answer (journal v2 keeps each under the step that produced it).
+pub fn transfer(journal: &Value) -> Value {
+    let out = |id: &str| {
+        journal["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r["id"] == id))
+            .map(|r| r["output"].clone())
+            .filter(|o| !o.is_null())
+    };
+    out("wait-copy")
+        .or_else(|| out("start-copy"))
+        .unwrap_or(Value::Null)
+}

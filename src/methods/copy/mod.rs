@@ -90,6 +90,10 @@ pub struct TransferRecord {
     pub processed_bytes: Option<u64>,
     pub source_bytes: Option<u64>,
     pub finished_at: Option<String>,
+    /// Errors pg_restore ignored ("errors ignored on restore") in a
+    /// transfer Heroku reports as succeeded; absent while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<u64>,
 }
 
 impl TransferRecord {
@@ -101,6 +105,7 @@ impl TransferRecord {
             processed_bytes: t.processed_bytes,
             source_bytes: t.source_bytes,
             finished_at: t.finished_at.clone(),
+            warnings: t.warnings.filter(|w| *w > 0),
         }
     }
 }

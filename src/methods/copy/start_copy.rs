@@ -27,7 +27,11 @@ pub fn def<'a>() -> Def<'a> {
     }
 }
 
-fn prepare<'a>(ctx: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+fn prepare<'a>(
+    ctx: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     let target_id = outputs::target_id(j)
         .ok_or_else(|| StepError::Definite("the target add-on's id is not known".into()))?;
     let from = j.options.from_attachment.clone();

@@ -33,9 +33,23 @@ fn copy(j: &Journal) -> Answer {
                 .and_then(|t| t.processed_bytes)
                 .map(human_bytes)
                 .unwrap_or_else(|| "?".into());
+            let words = match transfer(j).and_then(|t| t.warnings) {
+                Some(w) if w > 0 => format!(
+                    "The copy finished and Heroku reports it succeeded ({bytes}) with {w} \
+                     warning(s): pg_restore ignored errors."
+                ),
+                _ => format!("The copy finished and Heroku reports it succeeded ({bytes})."),
+            };
+            a("succeeded", words)
+        }
+        (_, StepState::Failed) if transfer(j).is_some_and(|t| t.succeeded == Some(true)) => {
+            let w = transfer(j).and_then(|t| t.warnings).unwrap_or(0);
             a(
                 "succeeded",
-                format!("The copy finished and Heroku reports it succeeded ({bytes})."),
+                format!(
+                    "Heroku reports the copy succeeded with {w} warning(s) (pg_restore ignored \
+                     errors); the run stopped before the cut-over: check the copy."
+                ),
             )
         }
         (StepState::Running, _) => a(

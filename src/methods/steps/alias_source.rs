@@ -33,7 +33,11 @@ pub fn def<'a>() -> Def<'a> {
     }
 }
 
-fn prepare<'a>(_: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+fn prepare<'a>(
+    _: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     let source = facts(j)?.source.clone();
     let app = j.app.clone();
     let body = CreateAttachment {

@@ -14,9 +14,9 @@ pub fn promote<'a>() -> Def<'a> {
         words: "attach the target as DATABASE",
         effect: Effect::Writes,
         skip: |_| None,
-        forward: Forward::Write(|ctx, j| {
-            let name = j.options.from_attachment.clone();
-            prepare(ctx, j, name, None)
+        forward: Forward::Write(|ctx, io| {
+            let name = io.journal().options.from_attachment.clone();
+            prepare(ctx, io, name, None)
         }),
         reconcile: Some(|ctx, j| reconcile(ctx, j, &j.options.from_attachment, None)),
         undo: Undo::Compensate {
@@ -43,7 +43,10 @@ pub fn repoint_pool<'a>() -> Def<'a> {
                 .filter(|f| f.pool.is_none())
                 .map(|_| "the app has no connection pooler".into())
         },
-        forward: Forward::Write(|ctx, j| prepare(ctx, j, pool_name(j), Some(POOL_NAMESPACE))),
+        forward: Forward::Write(|ctx, io| {
+            let name = pool_name(io.journal());
+            prepare(ctx, io, name, Some(POOL_NAMESPACE))
+        }),
         reconcile: Some(|ctx, j| reconcile(ctx, j, &pool_name(j), Some(POOL_NAMESPACE))),
         undo: Undo::Compensate {
             words: "point DATABASE_CONNECTION_POOL at the old database",
@@ -75,10 +78,11 @@ fn target_id(j: &Journal) -> Result<String, StepError> {
 /// holds that attachment now.
 fn prepare<'a>(
     _: &mut Ctx<'a>,
-    j: &Journal,
+    io: &mut Io<'_, Journal>,
     name: String,
     namespace: Option<&'static str>,
 ) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     let app = j.app.clone();
     let target_id = target_id(j)?;
     let intent = format!(

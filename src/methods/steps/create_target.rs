@@ -28,7 +28,11 @@ pub fn def<'a>() -> Def<'a> {
     }
 }
 
-fn prepare<'a>(_: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+fn prepare<'a>(
+    _: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     let app = j.app.clone();
     let target = j.target.clone();
     let plan = j.options.to_plan.clone();

@@ -33,7 +33,7 @@ pub fn off<'a>() -> Def<'a> {
         words: "turn maintenance mode off",
         effect: Effect::Writes,
         skip: |j| was_on(j).then(|| "maintenance was on before the run, so it stays on".into()),
-        forward: Forward::Write(|ctx, j| Ok(switch(ctx, j, false))),
+        forward: Forward::Write(|ctx, io| Ok(switch(ctx, io.journal(), false))),
         reconcile: Some(|ctx, j| reconcile(ctx, j, false)),
         undo: Undo::Compensate {
             words: "turn maintenance mode on",
@@ -52,7 +52,11 @@ fn was_on(j: &Journal) -> bool {
 /// One-off dynos are not stopped by scaling and could write to the old
 /// database during the copy: refuse to go on while any is up (a read,
 /// before the app is touched).
-fn prepare_on<'a>(ctx: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+fn prepare_on<'a>(
+    ctx: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     refuse_one_offs(ctx, &j.app)?;
     Ok(switch(ctx, j, true))
 }

@@ -6,5 +6,6 @@ pub mod attach;
 pub mod create_target;
 pub mod maintenance;
 pub mod rebind;
+pub mod releases;
 pub mod scale;
 pub mod wait_target;

@@ -32,7 +32,11 @@ pub fn def<'a>() -> Def<'a> {
     }
 }
 
-fn prepare<'a>(ctx: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+fn prepare<'a>(
+    ctx: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     let app = j.app.clone();
     if ctx.urls.target.is_none() {
         ctx.read_urls(j).map_err(|e| read_error(&e))?;

@@ -9,8 +9,23 @@ use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone}
 use crate::heroku::types::Dyno;
 use crate::journal_v2::Journal;
 use crate::methods::outputs::id;
+use crate::methods::steps::releases::{self, ReleaseRecord, Waited};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
-use crate::steps;
+use crate::steps::{self, ReleaseVerdict};
+
+/// `wait-dynos`: the app's newest release when the dynos were gone, before
+/// the copy and the cut-over (the cut-over's releases are newer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Drained {
+    pub release_before_cutover: Option<u64>,
+}
+
+/// `scale-up` (and the undo of `scale-down`): the release the dynos were
+/// started on, or the failed one the wait stopped on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StartedOn {
+    pub release: Option<ReleaseRecord>,
+}
 
 fn no_dynos(j: &Journal) -> Option<String> {
     j.facts
@@ -73,8 +88,9 @@ pub fn up<'a>() -> Def<'a> {
 
 fn prepare_down<'a>(
     ctx: &mut Ctx<'a>,
-    j: &Journal,
+    io: &mut Io<'_, Journal>,
 ) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let j = io.journal();
     let facts = facts(j)?;
     if facts.maintenance_was_on {
         // maintenance-on was skipped, and with it its check.
@@ -119,6 +135,27 @@ fn reconcile_down(ctx: &mut Ctx<'_>, j: &Journal) -> Result<Option<Done>, StepEr
 
 fn restore(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepError> {
     let app = io.journal().app.clone();
+    // As scale-up: dynos boot on the newest succeeded release, so they
+    // wait for the rollback's own releases (the old database attached
+    // again), or they would start on the new one.
+    let j = io.journal().clone();
+    match releases::wait_release(ctx, io, &j, None, true)? {
+        Waited::Nothing => {}
+        Waited::Succeeded(r) => {
+            io.note(
+                crate::engine::EventKind::Note,
+                &format!(
+                    "undo: release v{} ({}) has succeeded: dynos start on it",
+                    r.version, r.description
+                ),
+            )?;
+            io.keep(&StartedOn { release: Some(r) })?;
+        }
+        Waited::Failed(r, message) => {
+            io.keep(&StartedOn { release: Some(r) })?;
+            return Err(StepError::Definite(message));
+        }
+    }
     let updates = steps::scale_up_updates(facts(io.journal())?, &[]);
     ctx.client
         .update_formation(&app, &updates)
@@ -128,14 +165,63 @@ fn restore(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepEr
 
 fn wait_dynos(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
     let start = Instant::now();
-    let last = drain(ctx, io)?;
-    // One started while the app was already down (refused earlier
-    // otherwise) would write to the old database during the copy.
-    one_offs_running(&io.journal().app, &last)?;
-    Ok(Done::words(format!(
-        "all dynos gone after {}",
-        humantime::format_duration(round(start.elapsed()))
-    )))
+    // A release command runs in its own dyno while its release is pending,
+    // with a database URL, while the app is down: a writer like any other,
+    // so the copy waits for it too. A release can be pending a moment
+    // before its dyno shows, so both are looked at, on an app with release
+    // phase (a `release` process type, as promote.ts decides, or a release
+    // dyno seen): elsewhere releases succeed at once and the window is
+    // spared the request.
+    let has_release_type = releases::has_release_type(io.journal());
+    let newest = loop {
+        let last = drain(ctx, io)?;
+        // One started while the app was already down (refused earlier
+        // otherwise) would write to the old database during the copy.
+        one_offs_running(&io.journal().app, &last)?;
+        if !has_release_type && !ctx.saw_release_dyno {
+            break None;
+        }
+        let Some(list) = releases::read_releases(ctx, io.journal())? else {
+            break None;
+        };
+        match steps::release_verdict(&list, None) {
+            ReleaseVerdict::Pending(r) => {
+                let elapsed = start.elapsed();
+                let app = io.journal().app.clone();
+                let what = crate::secrets::redact(r.description());
+                if elapsed > ctx.settings.release_timeout {
+                    return Err(StepError::Definite(format!(
+                        "release v{} ({what}) is still pending after {}; its release command \
+                         can write to the old database. See `heroku releases:output {} --app \
+                         {app}`, then resume",
+                        r.version,
+                        humantime::format_duration(ctx.settings.release_timeout),
+                        r.version,
+                    )));
+                }
+                ctx.waiting(
+                    io.step(),
+                    format!(
+                        "release v{} ({what}) is pending: waiting for its release command",
+                        r.version
+                    ),
+                    elapsed,
+                );
+                io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+            }
+            ReleaseVerdict::NoRelease | ReleaseVerdict::NotYet(_) => break None,
+            ReleaseVerdict::Succeeded(r) | ReleaseVerdict::Failed(r) => break Some(r.version),
+        }
+    };
+    Ok(Done::with(
+        format!(
+            "all dynos gone after {}",
+            humantime::format_duration(round(start.elapsed()))
+        ),
+        &Drained {
+            release_before_cutover: newest,
+        },
+    ))
 }
 
 /// Wait until no dyno is left but one-off ones ([`steps::dynos_left`]);
@@ -151,13 +237,43 @@ pub fn drain(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Vec<Dyno>, S
             return Ok(dynos);
         }
         let elapsed = start.elapsed();
+        let releasing: Vec<&str> = dynos
+            .iter()
+            .filter(|d| d.is_release())
+            .map(|d| d.name.as_str())
+            .collect();
+        if !releasing.is_empty() {
+            ctx.saw_release_dyno = true;
+        }
+        if !releasing.is_empty() && left.len() == releasing.len() {
+            // Only release commands are left: stopping one fails its
+            // release, so it is waited for up to Heroku's own limit.
+            if elapsed > ctx.settings.release_timeout {
+                return Err(StepError::Definite(format!(
+                    "a release command is still running after {} ({}); it can write to the \
+                     old database. See `heroku releases:output --app {app}`, then resume",
+                    humantime::format_duration(ctx.settings.release_timeout),
+                    releasing.join(", ")
+                )));
+            }
+            ctx.waiting(
+                io.step(),
+                format!("release command running ({})", releasing.join(", ")),
+                elapsed,
+            );
+            io.pause(steps::drain_poll(elapsed).min(ctx.settings.poll_cap))?;
+            continue;
+        }
         if elapsed > ctx.settings.drain_timeout {
             return Err(StepError::Definite(format!(
                 "dynos still running after {}: {}. They can still write to the old \
                  database; stop them (`heroku ps:stop {} --app {app}`) and resume",
                 humantime::format_duration(ctx.settings.drain_timeout),
                 left.join(", "),
-                left[0]
+                // Not a release command's: stopping that fails its release.
+                left.iter()
+                    .find(|n| !releasing.contains(*n))
+                    .unwrap_or(&left[0])
             )));
         }
         ctx.waiting(
@@ -169,7 +285,36 @@ pub fn drain(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Vec<Dyno>, S
     }
 }
 
-fn prepare_up<'a>(ctx: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+fn prepare_up<'a>(
+    ctx: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    // Before the intent: a read. Dynos started before the cut-over's
+    // release has succeeded would run the old DATABASE_URL.
+    let floor = io
+        .journal()
+        .log
+        .output::<Drained>(id::WAIT_DYNOS)
+        .and_then(|d| d.release_before_cutover);
+    let j = io.journal().clone();
+    let seen = match releases::wait_release(ctx, io, &j, floor, false)? {
+        Waited::Nothing => None,
+        Waited::Succeeded(r) => {
+            io.note(
+                crate::engine::EventKind::Note,
+                &format!(
+                    "release v{} ({}) has succeeded: dynos start on it",
+                    r.version, r.description
+                ),
+            )?;
+            Some(r)
+        }
+        Waited::Failed(r, message) => {
+            io.keep(&StartedOn { release: Some(r) })?;
+            return Err(StepError::Definite(message));
+        }
+    };
+    let j = io.journal();
     let app = j.app.clone();
     let updates = steps::scale_up_updates(facts(j)?, &ctx.live_formation);
     let list = list(&updates);
@@ -179,7 +324,10 @@ fn prepare_up<'a>(ctx: &mut Ctx<'a>, j: &Journal) -> Result<Request<Ctx<'a>, Jou
             ctx.client
                 .update_formation(&app, &updates)
                 .map_err(|e| write_error(&e))?;
-            Ok(Done::words(format!("scaled {list}")))
+            Ok(Done::with(
+                format!("scaled {list}"),
+                &StartedOn { release: seen },
+            ))
         },
     ))
 }
