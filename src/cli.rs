@@ -13,12 +13,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{exit, Error};
 use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
-use crate::journal::Home;
-use crate::journal_v2::RunOptions;
+use crate::journal::RunOptions;
 use crate::methods::session::{self, RunRequest, Session};
 use crate::methods::{copy, human_bytes, Observer, Progress, Settings};
 use crate::status::{self, StatusReport};
 use crate::steps;
+use crate::store::Home;
 use crate::verify::VerifyMode;
 
 /// Print a line on stdout. A closed stdout (`pgmigrate status | head`) is
@@ -618,7 +618,7 @@ pub fn render_plan(
     ));
     // The plan's own skip rules, asked of the journal the run would start.
     let plan = copy::plan();
-    let mut j = crate::journal_v2::Journal::new(
+    let mut j = crate::journal::Journal::new(
         String::new(),
         app.to_string(),
         options.clone(),
@@ -657,7 +657,9 @@ fn print_runs(home: &Home, only: Option<&str>, json: bool) -> Result<(), Error> 
     for app in apps {
         for id in home.run_ids(&app)? {
             let path = home.journal_path(&app, &id);
-            runs.push(status::summarize(&crate::methods::store::load_path(&path)?));
+            runs.push(status::summarize(&crate::journal::writer::load_path(
+                &path,
+            )?));
         }
     }
     runs.sort_by(|x, y| y.run_id.cmp(&x.run_id));
@@ -757,7 +759,9 @@ fn cmd_status(a: StatusArgs) -> Result<(), Error> {
         for app in apps {
             for id in home.run_ids(&app)? {
                 let path = home.journal_path(&app, &id);
-                runs.push(status::summarize(&crate::methods::store::load_path(&path)?));
+                runs.push(status::summarize(&crate::journal::writer::load_path(
+                    &path,
+                )?));
             }
         }
         runs.sort_by(|x, y| y.run_id.cmp(&x.run_id));
@@ -776,11 +780,11 @@ fn cmd_status(a: StatusArgs) -> Result<(), Error> {
     }
     let app = resolve_app(&a.app)?;
     let (journal, path) =
-        crate::methods::store::latest(&home, &app)?.ok_or_else(|| Error::NoRun {
+        crate::journal::writer::latest(&home, &app)?.ok_or_else(|| Error::NoRun {
             app: app.clone(),
             home: home.root().to_path_buf(),
         })?;
-    let holder = crate::lock::current_holder(&home, &app);
+    let holder = crate::store::lock::current_holder(&home, &app);
     let report = status::report(&journal, holder, &path);
     if a.json {
         print_json(&report);
@@ -879,7 +883,7 @@ fn print_report(r: &StatusReport) {
     out!("{}", render_report(r));
 }
 
-fn print_summary(j: &crate::journal_v2::Journal, took: Duration, requests: u64) {
+fn print_summary(j: &crate::journal::Journal, took: Duration, requests: u64) {
     let between = |a: Option<&String>, b: Option<&String>| {
         status::duration_ms(a.map(String::as_str), b.map(String::as_str)).map(Duration::from_millis)
     };

@@ -14,8 +14,6 @@
 //! it with SIGKILL, so no destructor runs and nothing is flushed or
 //! journaled that was not already.
 
-use crate::steps::{Step, Undo};
-
 /// Park here if the environment names this point.
 #[cfg(debug_assertions)]
 pub fn point(name: &str) {
@@ -54,36 +52,3 @@ pub fn enabled() -> bool {
 /// The line a parked crash point prints; a build without crash points does
 /// not contain it (the benchmarks check their binary for it).
 pub const MARKER: &str = "pgmigrate-crash-point";
-
-/// Every crash point of a forward run, in the order they are reached.
-pub fn forward_points() -> Vec<String> {
-    let mut v = vec![];
-    // The verify step only reads, and needs real databases: the recovery
-    // tests, which run on the simulated sandbox, skip it.
-    for s in Step::ALL.iter().skip(1).filter(|s| **s != Step::Verify) {
-        v.push(format!("after-intent:{s}"));
-        if !s.has_side_effect() {
-            v.push(format!("polling:{s}"));
-        }
-        v.push(format!("before-outcome:{s}"));
-        v.push(format!("after-outcome:{s}"));
-    }
-    v
-}
-
-/// Every crash point of a rollback from a completed run, in order.
-pub fn undo_points() -> Vec<String> {
-    let mut v = vec![];
-    for s in Step::ALL.iter().rev() {
-        if s.undo() == Undo::Nothing {
-            continue;
-        }
-        v.push(format!("undo-after-intent:{s}"));
-        if s.undo() == Undo::ScaleToZero {
-            v.push(format!("polling:{s}"));
-        }
-        v.push(format!("undo-before-outcome:{s}"));
-        v.push(format!("undo-after-outcome:{s}"));
-    }
-    v
-}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::heroku::{ApiError, ConfigError};
-use crate::lock::Holder;
+use crate::store::holder::Holder;
 
 /// Exit statuses (documented in the README).
 pub mod exit {
@@ -80,11 +80,15 @@ pub enum Error {
 
     #[error(
         "the journal {} was written by a newer pgmigrate (format version {version}; this one \
-         reads {}).\n  help: use that newer pgmigrate to resume, roll back or inspect this run.",
-        path.display(),
-        crate::journal::FORMAT_VERSION
+         reads {reads}).\n  help: use that newer pgmigrate to resume, roll back or inspect this run.",
+        path.display()
     )]
-    JournalNewer { path: PathBuf, version: u32 },
+    JournalNewer {
+        path: PathBuf,
+        version: u32,
+        /// The newest format version this build reads.
+        reads: u32,
+    },
 
     #[error("cannot {action} {}: {source}\n  help: check that the directory exists and is writable, or set PGMIGRATE_HOME to one that is.", path.display())]
     Io {

@@ -7,9 +7,9 @@
 use serde::Serialize;
 
 use crate::engine::{Direction, Outcome, StepState, Undo};
-use crate::journal_v2::Journal;
-use crate::lock::Holder;
+use crate::journal::Journal;
 use crate::methods::answers::Answers;
+use crate::store::holder::Holder;
 
 /// The version of the `status --json` object (see README).
 pub const STATUS_JSON_VERSION: u32 = 1;
@@ -187,7 +187,7 @@ pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Pat
 mod tests {
     use super::*;
     use crate::engine::Transition;
-    use crate::journal_v2::{AddonRecord, Facts, ProcessRecord, RunOptions, TargetPlan};
+    use crate::journal::{AddonRecord, Facts, ProcessRecord, RunOptions, TargetPlan};
     use crate::methods::copy;
 
     fn sample() -> Journal {
@@ -387,7 +387,7 @@ mod tests {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("fixtures/journals/v1")
                 .join(format!("{name}.json"));
-            let j = crate::journal_v2::decode(&std::fs::read(&path).unwrap()).unwrap();
+            let j = crate::journal::decode(&std::fs::read(&path).unwrap()).unwrap();
             let plan = copy::plan();
             j.log.validate(plan.method, &plan.ids()).unwrap();
             let r = report(&j, None, &path);

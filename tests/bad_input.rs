@@ -312,8 +312,8 @@ fn unwritable_home() {
 #[test]
 fn a_second_run_while_the_lock_is_held() {
     let env = Env::new("demo");
-    let home = pgmigrate::journal::Home::at(env.home.path());
-    let _held = pgmigrate::lock::AppLock::acquire(&home, "demo-app", "run").unwrap();
+    let home = pgmigrate::store::Home::at(env.home.path());
+    let _held = pgmigrate::store::lock::AppLock::acquire(&home, "demo-app", "run").unwrap();
     refuses(
         &env,
         &["run", "-a", "demo-app", "--confirm", "demo-app"],

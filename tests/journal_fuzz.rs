@@ -6,7 +6,7 @@
 
 mod common;
 
-use pgmigrate::journal_v2::{decode, encode, Decode};
+use pgmigrate::journal::{decode, encode, Decode};
 
 struct Rng(u64);
 

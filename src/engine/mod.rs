@@ -13,30 +13,19 @@
 //!
 //! The engine knows nothing of Heroku: a method's context `C` and its
 //! journal type `J` are parameters. Its part of the journal is a
-//! [`log::Log`] reached through [`Journaled`]; persistence is a [`Store`].
+//! [`Log`] reached through [`Journaled`]; persistence is a [`Store`]
+//! (both defined with the journal, below the engine).
 
-pub mod log;
 pub mod runner;
 
 use std::time::Duration;
 
-pub use log::{Direction, EventKind, Log, Outcome, StepRecord, StepState, Transition};
-pub use runner::{Io, Runner, Settings as RunnerSettings};
-
 use crate::error::Error;
 
-/// A journal type the engine can run: it holds a [`Log`].
-pub trait Journaled {
-    fn log(&self) -> &Log;
-    fn log_mut(&mut self) -> &mut Log;
-}
-
-/// Where the journal lives: every change is written through `update`
-/// before the runner goes on (the journal writer writes it atomically).
-pub trait Store<J> {
-    fn journal(&self) -> &J;
-    fn update(&mut self, change: &mut dyn FnMut(&mut J)) -> Result<(), Error>;
-}
+pub use crate::journal::log::{
+    Direction, EventKind, Journaled, Log, Outcome, StepRecord, StepState, Store, Transition,
+};
+pub use runner::{Io, Runner, Settings as RunnerSettings};
 
 /// What a step does to the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::log::{EventKind, Outcome, StepState, Transition};
 use super::{
     next_forward, next_rollback, Direction, Done, Forward, Journaled, Next, NoReturn, Plan,
     StepDef, StepError, Store, Undo, Undone, PAUSE_SLICE,
 };
 use crate::error::Error;
+use crate::journal::log::{EventKind, Outcome, StepState, Transition};
 
 /// How a run of the runner ended short of finishing.
 #[derive(Debug)]
@@ -94,7 +94,7 @@ impl<J> Io<'_, J> {
         J: Journaled,
     {
         let step = self.step;
-        let at = crate::journal::now();
+        let at = crate::store::now();
         self.store
             .update(&mut |j: &mut J| j.log_mut().push_event(Some(step), kind, detail, &at))
     }
@@ -117,7 +117,7 @@ impl<J> Io<'_, J> {
     {
         let step = self.step;
         let undoing = self.undoing;
-        let at = crate::journal::now();
+        let at = crate::store::now();
         let value = serde_json::to_value(output).ok();
         let mut illegal = None;
         self.store.update(&mut |j: &mut J| {
@@ -144,7 +144,7 @@ impl<J> Io<'_, J> {
         J: Journaled,
     {
         let step = self.step;
-        let at = crate::journal::now();
+        let at = crate::store::now();
         self.store.update(&mut |j: &mut J| {
             let log = j.log_mut();
             let _ = log.apply(step, Transition::Annotate(text.to_string()), &at);
@@ -233,7 +233,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
         event: Option<(EventKind, &str)>,
         outcome: Option<Outcome>,
     ) -> Result<(), Error> {
-        let at = crate::journal::now();
+        let at = crate::store::now();
         let mut illegal = None;
         let mut t = t;
         store.update(&mut |j: &mut J| {
@@ -303,7 +303,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 Err(e) => return Err(self.stopped(store, def, e)),
             }
         }
-        let at = crate::journal::now();
+        let at = crate::store::now();
         store.update(&mut |j: &mut J| {
             let log = j.log_mut();
             log.outcome = Outcome::Completed;
@@ -493,7 +493,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 (r, Some(t))
             }
             StepError::FailedWith { reason, keep } => {
-                let at = crate::journal::now();
+                let at = crate::store::now();
                 let mut illegal = None;
                 let written = store.update(&mut |j: &mut J| {
                     if let Err(e) = j
@@ -555,7 +555,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 });
             }
         }
-        let at = crate::journal::now();
+        let at = crate::store::now();
         store.update(&mut |j: &mut J| {
             let log = j.log_mut();
             log.direction = Direction::Rollback;
@@ -580,7 +580,7 @@ impl<'p, C, J: Journaled> Runner<'p, C, J> {
                 Err(e) => return Err(self.undo_stopped(store, def, e)),
             }
         }
-        let at = crate::journal::now();
+        let at = crate::store::now();
         store.update(&mut |j: &mut J| {
             let log = j.log_mut();
             log.outcome = Outcome::RolledBack;

@@ -6,7 +6,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::engine::{Plan, StepState};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::{on_off, Ctx};
 

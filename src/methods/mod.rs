@@ -12,7 +12,6 @@ pub mod outputs;
 pub mod preflight;
 pub mod session;
 pub mod steps;
-pub mod store;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use crate::engine::{Plan, StepDef, StepError};
 use crate::error::{describe_api, Error};
 use crate::heroku::types::Formation;
 use crate::heroku::{ApiError, Client};
-use crate::journal_v2::{Facts, Journal};
+use crate::journal::{Facts, Journal};
 
 /// Limits and switches of a run, resume or rollback.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 
 /// Step ids shared by every method's plan.
 pub mod id {

@@ -8,7 +8,7 @@ use crate::engine::{Done, Effect, Forward, Undo};
 use crate::error::{describe_api, Error};
 use crate::heroku::types::{POOL_ATTACHMENT, POOL_NAMESPACE};
 use crate::heroku::{ApiError, Client};
-use crate::journal_v2::{AddonRecord, Facts, PoolRecord, ProcessRecord, RunOptions};
+use crate::journal::{AddonRecord, Facts, PoolRecord, ProcessRecord, RunOptions};
 use crate::methods::outputs::id;
 use crate::methods::Def;
 use crate::secrets::fingerprint;
@@ -251,7 +251,7 @@ pub fn preflight(
 }
 
 /// What preflight found, in one line.
-pub fn summary(j: &crate::journal_v2::Journal) -> String {
+pub fn summary(j: &crate::journal::Journal) -> String {
     let Some(f) = j.facts.as_ref() else {
         return "preflight passed".into();
     };

@@ -9,14 +9,14 @@ use crate::engine::runner::{Halt, StepEvent};
 use crate::engine::{self, EventKind, Outcome, Plan, Runner, RunnerSettings, StepState};
 use crate::error::Error;
 use crate::heroku::Client;
-use crate::journal::Home;
-use crate::journal_v2::{Journal, RunOptions};
-use crate::lock::AppLock;
+use crate::journal::{Journal, RunOptions};
 use crate::methods::outputs::id;
 use crate::methods::{on_off, preflight, Ctx, Observer, Progress, Settings};
 use crate::steps;
+use crate::store::lock::AppLock;
+use crate::store::Home;
 
-use super::store::Writer;
+use crate::journal::writer::{self, Writer};
 
 /// How often one process reconciles and retries a request whose outcome
 /// was lost before it stops and leaves the step in doubt.
@@ -77,13 +77,13 @@ pub fn new_run_id() -> String {
 
 /// The names chosen in advance for a run's target, derived from the run id
 /// so that they are unique and can be looked up after a lost response.
-pub fn target_plan(app: &str, run_id: &str) -> crate::journal_v2::TargetPlan {
+pub fn target_plan(app: &str, run_id: &str) -> crate::journal::TargetPlan {
     let suffix = run_id
         .rsplit('-')
         .next()
         .unwrap_or(run_id)
         .to_ascii_lowercase();
-    crate::journal_v2::TargetPlan {
+    crate::journal::TargetPlan {
         addon_name: format!("{app}-pgmigrate-{suffix}"),
         attachment_name: format!("PGMIGRATE_{}", suffix.to_ascii_uppercase()),
     }
@@ -102,7 +102,7 @@ pub fn start(
     // Check that the home is usable before reading anything.
     home.ensure_dir(&home.app_dir(app))?;
     let lock = AppLock::acquire(home, app, "run")?;
-    if let Some((last, _)) = super::store::latest(home, app)? {
+    if let Some((last, _)) = writer::latest(home, app)? {
         if last.log.outcome.is_unfinished() {
             return Err(Error::Unfinished {
                 app: app.clone(),
@@ -113,7 +113,7 @@ pub fn start(
     }
     let plan = super::plan(request.method)
         .ok_or_else(|| Error::Usage(format!("no method named {}", request.method)))?;
-    let started = crate::journal::now();
+    let started = crate::store::now();
     observer.progress(&Progress::StepStarted(id::PREFLIGHT, plan.steps[0].words));
     let reading = preflight::preflight(client, app, &request.options, settings.force)?;
     for w in &reading.warnings {
@@ -136,7 +136,7 @@ pub fn start(
         &plan.ids(),
     );
     journal.facts = Some(reading.facts);
-    let at = crate::journal::now();
+    let at = crate::store::now();
     let summary = preflight::summary(&journal);
     {
         let log = &mut journal.log;
@@ -175,7 +175,7 @@ impl<'a> Session<'a> {
         observer: &'a dyn Observer,
     ) -> Result<Session<'a>, Error> {
         let lock = AppLock::acquire(home, app, command)?;
-        let (journal, path) = super::store::latest(home, app)?.ok_or_else(|| Error::NoRun {
+        let (journal, path) = writer::latest(home, app)?.ok_or_else(|| Error::NoRun {
             app: app.to_string(),
             home: home.root().to_path_buf(),
         })?;
@@ -205,7 +205,7 @@ impl<'a> Session<'a> {
     /// A verify step that failed is run again under the new mode.
     pub fn set_verify(&mut self, mode: crate::verify::VerifyMode) -> Result<(), Error> {
         use crate::engine::Store;
-        let at = crate::journal::now();
+        let at = crate::store::now();
         let verify = super::copy::VERIFY;
         self.writer.update(&mut |j: &mut Journal| {
             let was = j.options.verify;
@@ -248,7 +248,7 @@ impl<'a> Session<'a> {
             )));
         }
         self.check_drift()?;
-        let at = crate::journal::now();
+        let at = crate::store::now();
         self.writer.update(&mut |j: &mut Journal| {
             j.log.outcome = Outcome::InProgress;
             j.log
@@ -417,7 +417,7 @@ impl<'a> Session<'a> {
         if self.ctx.settings.force {
             let text = format!("drift ignored (--force): {}", diffs.join("; "));
             self.ctx.warn(text.clone());
-            let at = crate::journal::now();
+            let at = crate::store::now();
             return self.writer.update(&mut |j: &mut Journal| {
                 j.log.push_event(None, EventKind::Note, &text, &at)
             });

@@ -13,7 +13,7 @@ pub mod wait_copy;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{NoReturn, Plan};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::steps::{
     alias_source, attach, create_target, maintenance, rebind, scale, wait_target,
@@ -67,7 +67,7 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
 /// The expected downtime of a migration: the dynos' drain (up to 30 s),
 /// the copy at Heroku's rule of thumb of about 3 minutes per GB, and a few
 /// seconds of requests. `None` when the size is unknown.
-pub fn expected_downtime(facts: &crate::journal_v2::Facts) -> Option<std::time::Duration> {
+pub fn expected_downtime(facts: &crate::journal::Facts) -> Option<std::time::Duration> {
     let bytes = facts.source_bytes?;
     let drain = if crate::steps::running_types(facts).is_empty() {
         0.0
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn the_plan_is_the_v1_step_list_so_v1_journals_replay_it() {
-        assert_eq!(plan().ids(), crate::journal_v1::V1_STEPS);
+        assert_eq!(plan().ids(), crate::journal::v1::V1_STEPS);
     }
 
     #[test]
@@ -138,5 +138,116 @@ mod tests {
             assert_eq!(p.steps.iter().filter(|o| o.id == s.id).count(), 1);
         }
         assert!(p.in_window(WAIT_COPY) && !p.in_window(id::WAIT_TARGET));
+    }
+    #[test]
+    fn every_side_effect_has_an_undo_and_every_read_none() {
+        for s in plan().steps {
+            assert_eq!(
+                s.has_side_effect(),
+                !matches!(s.undo, crate::engine::Undo::Nothing),
+                "{}",
+                s.id
+            );
+        }
+    }
+
+    #[test]
+    fn the_window_is_maintenance_on_to_off() {
+        let p = plan();
+        let inside: Vec<_> = p.steps.iter().filter(|s| p.in_window(s.id)).collect();
+        assert_eq!(inside.first().unwrap().id, id::MAINTENANCE_ON);
+        assert_eq!(inside.last().unwrap().id, id::MAINTENANCE_OFF);
+        assert!(!p.in_window(id::ALIAS_SOURCE));
+        assert!(!p.in_window(id::WAIT_TARGET));
+    }
+
+    #[test]
+    fn skips_follow_the_facts() {
+        let p = plan();
+        let skip = |j: &Journal, step: &str| (p.step(step).unwrap().skip)(j);
+        let mut j = crate::journal::tests::sample_journal();
+        assert_eq!(skip(&j, VERIFY), None);
+        j.options.verify = crate::verify::VerifyMode::None;
+        assert!(skip(&j, VERIFY).is_some());
+        assert_eq!(skip(&j, id::MAINTENANCE_ON), None);
+        assert!(skip(&j, id::REPOINT_POOL).is_some());
+        let facts = j.facts.as_mut().unwrap();
+        facts.maintenance_was_on = true;
+        assert!(skip(&j, id::MAINTENANCE_ON).is_some());
+        assert!(skip(&j, id::MAINTENANCE_OFF).is_some());
+        j.facts.as_mut().unwrap().pool = Some(crate::journal::PoolRecord {
+            attachment_id: "p".into(),
+            name: "DATABASE_CONNECTION_POOL".into(),
+        });
+        assert_eq!(skip(&j, id::REPOINT_POOL), None);
+        j.facts.as_mut().unwrap().rebind_vars.clear();
+        assert!(skip(&j, id::REBIND_CONFIG).is_some());
+        for p in &mut j.facts.as_mut().unwrap().formation {
+            p.quantity = 0;
+        }
+        assert!(skip(&j, id::SCALE_DOWN).is_some());
+        assert!(skip(&j, id::SCALE_UP).is_some());
+        j.facts
+            .as_mut()
+            .unwrap()
+            .source_other_attachments
+            .push("HEROKU_POSTGRESQL_RED".into());
+        assert!(skip(&j, id::ALIAS_SOURCE).is_some());
+    }
+
+    #[test]
+    fn next_forward_walks_the_plan_and_flags_doubt() {
+        use crate::engine::{next_forward, Next, Transition};
+        let p = plan();
+        let mut j = crate::journal::tests::sample_journal();
+        assert_eq!(next_forward(&p, &j.log), Next::Run(0));
+        j.log.apply(id::PREFLIGHT, Transition::Begin, "t").unwrap();
+        j.log
+            .apply(id::PREFLIGHT, Transition::Succeed(None), "t")
+            .unwrap();
+        assert_eq!(next_forward(&p, &j.log), Next::Run(1));
+        j.log
+            .apply(id::CREATE_TARGET, Transition::Begin, "t")
+            .unwrap();
+        assert_eq!(next_forward(&p, &j.log), Next::InDoubt(1));
+        j.log
+            .apply(id::CREATE_TARGET, Transition::Succeed(None), "t")
+            .unwrap();
+        // A wait that was running is simply run again.
+        j.log
+            .apply(id::WAIT_TARGET, Transition::Begin, "t")
+            .unwrap();
+        assert_eq!(next_forward(&p, &j.log), Next::Run(2));
+    }
+
+    #[test]
+    fn the_app_ran_on_the_target_only_after_the_scale_up_or_maintenance_off() {
+        use crate::engine::Transition;
+        let p = plan();
+        let mut j = crate::journal::tests::sample_journal();
+        for s in &p.steps[..=p.index(id::REBIND_CONFIG).unwrap()] {
+            j.log.apply(s.id, Transition::Begin, "t").unwrap();
+            j.log.apply(s.id, Transition::Succeed(None), "t").unwrap();
+        }
+        assert!(p.passed_no_return(&j.log).is_none());
+        j.log.apply(id::SCALE_UP, Transition::Begin, "t").unwrap();
+        let (at, nr) = p.passed_no_return(&j.log).unwrap();
+        assert_eq!(at, id::SCALE_UP);
+        assert!(nr.force_allows);
+    }
+
+    #[test]
+    fn a_transfer_record_of_an_earlier_release_reads_without_warnings() {
+        let old = r#"{"uuid":"u","num":3,"succeeded":true,"processed_bytes":5,
+                      "source_bytes":9,"finished_at":"t"}"#;
+        let r: TransferRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(r.warnings, None);
+        let again = serde_json::to_value(&r).unwrap();
+        assert!(again.get("warnings").is_none(), "not written when absent");
+        let mut r = r;
+        r.warnings = Some(4);
+        let back: TransferRecord =
+            serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back.warnings, Some(4));
     }
 }

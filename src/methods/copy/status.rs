@@ -2,7 +2,7 @@
 //! verify) and the ones every method shares.
 
 use crate::engine::{Plan, StepState};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::answers::{self, answer, Answer, Answers};
 use crate::methods::copy::{transfer, START_COPY, VERIFY, WAIT_COPY};
 use crate::methods::{human_bytes, Ctx};

@@ -3,7 +3,7 @@
 //! succeeded even when pg_restore skipped errors.
 
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::copy::VERIFY;
 use crate::methods::{Ctx, Def};
 use crate::verify::VerifyMode;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::error::describe_api;
 use crate::heroku::types::Transfer;
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::copy::{TransferRecord, START_COPY, WAIT_COPY};
 use crate::methods::{human_bytes, read_error, round, Ctx, Def, Progress};
 use crate::steps::{self, CopyVerdict, StallWatch};

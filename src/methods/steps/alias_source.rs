@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::CreateAttachment;
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::{self, id, AttachmentRecord};
 use crate::methods::{facts, read_error, write_error, Ctx, Def};
 

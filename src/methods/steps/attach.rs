@@ -4,7 +4,7 @@
 
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::{CreateAttachment, POOL_NAMESPACE};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::{self, id};
 use crate::methods::{facts, read_error, write_error, Ctx, Def};
 

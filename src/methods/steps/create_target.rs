@@ -6,7 +6,7 @@ use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone}
 use crate::error::describe_api;
 use crate::heroku::types::{AttachmentName, CreateAddon};
 use crate::heroku::ApiError;
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::{id, CreatedAddon};
 use crate::methods::{read_error, write_error, Ctx, Def};
 

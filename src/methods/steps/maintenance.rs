@@ -2,7 +2,7 @@
 //! window. Each records when it happened; each undo switches back.
 
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::{id, Switched};
 use crate::methods::steps::scale::refuse_one_offs;
 use crate::methods::{on_off, read_error, write_error, Ctx, Def};
@@ -72,7 +72,7 @@ fn switch<'a>(_: &mut Ctx<'a>, j: &Journal, on: bool) -> Request<Ctx<'a>, Journa
             Ok(Done::with(
                 format!("maintenance is {}", on_off(on)),
                 &Switched {
-                    at: crate::journal::now(),
+                    at: crate::store::now(),
                 },
             ))
         },

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::{facts, read_error, write_error, Ctx, Def};
 use crate::secrets::fingerprint;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Io, StepError};
 use crate::error::describe_api;
 use crate::heroku::types::Release;
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::{facts, read_error, Ctx};
 use crate::steps::{self, ReleaseVerdict};
 

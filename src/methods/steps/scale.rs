@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::Dyno;
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::steps::releases::{self, ReleaseRecord, Waited};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
-use crate::journal_v2::Journal;
+use crate::journal::Journal;
 use crate::methods::outputs::{self, id, Provisioned};
 use crate::methods::{read_error, round, Ctx, Def};
 use crate::secrets::fingerprint;

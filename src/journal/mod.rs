@@ -12,8 +12,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::log::Log;
-use crate::engine::Journaled;
+pub mod log;
+pub mod v1;
+pub mod writer;
+
+use self::log::{Journaled, Log};
 
 /// The `format` field of every journal.
 pub const FORMAT: &str = "pgmigrate-journal";
@@ -56,8 +59,68 @@ impl Journaled for Journal {
     }
 }
 
-// Shared with the v1 journal module until it goes (the types are the same).
-pub use crate::journal::{AddonRecord, Facts, PoolRecord, ProcessRecord, RunOptions, TargetPlan};
+/// The options the run was started with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Full plan name, `heroku-postgresql:essential-0`.
+    pub to_plan: String,
+    /// The attachment whose add-on is moved (normally `DATABASE`).
+    pub from_attachment: String,
+    /// How the copy is checked before the cut-over.
+    #[serde(default)]
+    pub verify: crate::verify::VerifyMode,
+}
+
+/// What preflight recorded about the app before changing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub app_id: String,
+    pub maintenance_was_on: bool,
+    /// Every process type with its quantity and size.
+    pub formation: Vec<ProcessRecord>,
+    /// The add-on being moved.
+    pub source: AddonRecord,
+    /// Fingerprint of the source URL (see `crate::secrets::fingerprint`).
+    pub source_url_fingerprint: String,
+    /// Other (non-pool) attachments of the source add-on on this app.
+    pub source_other_attachments: Vec<String>,
+    /// Plain config vars holding the source URL, to be rebound.
+    pub rebind_vars: Vec<String>,
+    /// The connection pooler attachment pointing at the source, if any.
+    pub pool: Option<PoolRecord>,
+    /// Size of the source database as Heroku reports it, when known.
+    pub source_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: u32,
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonRecord {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolRecord {
+    pub attachment_id: String,
+    pub name: String,
+}
+
+/// Names chosen when the run began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetPlan {
+    /// The target add-on's (globally unique) name.
+    pub addon_name: String,
+    /// The target's first attachment, and so its config var `<name>_URL`.
+    pub attachment_name: String,
+}
 
 impl Journal {
     /// A fresh journal for a new run of `method`'s plan (its step ids).
@@ -69,7 +132,7 @@ impl Journal {
         method: &str,
         step_ids: &[&str],
     ) -> Journal {
-        let at = crate::journal::now();
+        let at = crate::store::now();
         Journal {
             format: FORMAT.to_string(),
             format_version: FORMAT_VERSION,
@@ -123,7 +186,7 @@ pub fn decode(bytes: &[u8]) -> Result<Journal, Decode> {
         return Err(Decode::Corrupt(format!("its `format` is not {FORMAT:?}")));
     }
     match version {
-        1 => value = crate::journal_v1::upgrade(value).map_err(Decode::Corrupt)?,
+        1 => value = v1::upgrade(value).map_err(Decode::Corrupt)?,
         2 => {}
         v => {
             return Err(Decode::Corrupt(format!(
@@ -152,11 +215,12 @@ pub fn encode(journal: &Journal) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use super::log::EventKind;
     use super::*;
-    use crate::engine::log::EventKind;
 
-    fn sample() -> Journal {
+    /// A journal as it stands after a typical preflight (no step run yet).
+    pub(crate) fn sample_journal() -> Journal {
         let mut j = Journal::new(
             "20261124T221312Z-3f9a1c2b".into(),
             "demo-app".into(),
@@ -170,8 +234,44 @@ mod tests {
                 attachment_name: "PGMIGRATE_3F9A1C2B".into(),
             },
             "copy",
-            &crate::journal_v1::V1_STEPS,
+            &v1::V1_STEPS,
         );
+        j.facts = Some(Facts {
+            app_id: "app-id".into(),
+            maintenance_was_on: false,
+            formation: vec![
+                ProcessRecord {
+                    process_type: "web".into(),
+                    quantity: 2,
+                    size: Some("standard-2X".into()),
+                },
+                ProcessRecord {
+                    process_type: "worker".into(),
+                    quantity: 1,
+                    size: Some("standard-1X".into()),
+                },
+                ProcessRecord {
+                    process_type: "release".into(),
+                    quantity: 0,
+                    size: Some("standard-1X".into()),
+                },
+            ],
+            source: AddonRecord {
+                id: "src-id".into(),
+                name: "postgresql-old-123".into(),
+                plan: "heroku-postgresql:mini".into(),
+            },
+            source_url_fingerprint: "sha256:0123456789abcdef".into(),
+            source_other_attachments: vec![],
+            rebind_vars: vec!["COPY_URL".into()],
+            pool: None,
+            source_bytes: Some(1000),
+        });
+        j
+    }
+
+    fn sample() -> Journal {
+        let mut j = sample_journal();
         j.log
             .push_event(Some("create-target"), EventKind::Intent, "create", "t");
         j

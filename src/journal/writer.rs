@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::Store;
+use super::log::Store;
+use super::{decode, encode, Decode, Journal};
 use crate::error::Error;
-use crate::journal::{write_atomic, Home};
-use crate::journal_v2::{decode, encode, Decode, Journal};
-use crate::lock::AppLock;
+use crate::store::lock::AppLock;
+use crate::store::{write_atomic, Home};
 
 /// Read a journal file (any version this build reads).
 pub fn load_path(path: &Path) -> Result<Journal, Error> {
@@ -21,6 +21,7 @@ pub fn load_path(path: &Path) -> Result<Journal, Error> {
         Decode::Newer(v) => Error::JournalNewer {
             path: path.to_path_buf(),
             version: v,
+            reads: super::FORMAT_VERSION,
         },
         Decode::Corrupt(problem) => Error::JournalCorrupt {
             path: path.to_path_buf(),
@@ -79,10 +80,10 @@ impl Writer {
     }
 
     fn persist(&mut self) -> Result<(), Error> {
-        self.journal.updated_at = crate::journal::now();
+        self.journal.updated_at = crate::store::now();
         self.journal.pgmigrate_version = env!("CARGO_PKG_VERSION").to_string();
         // A v1 journal is written back as v2 from its first change on.
-        self.journal.format_version = crate::journal_v2::FORMAT_VERSION;
+        self.journal.format_version = crate::journal::FORMAT_VERSION;
         write_atomic(&self.path, &encode(&self.journal)).map_err(|source| Error::Io {
             action: "write the journal",
             path: self.path.clone(),

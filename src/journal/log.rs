@@ -5,11 +5,26 @@
 //! a bug that would, say, mark a step done that never started is an error,
 //! not a journal that lies.
 //!
-//! Nothing here does I/O; the runner persists the log through a
-//! [`super::Store`].
+//! Nothing here does I/O; the engine's runner persists the log through a
+//! [`Store`].
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A journal type the engine can run: it holds a [`Log`].
+pub trait Journaled {
+    fn log(&self) -> &Log;
+    fn log_mut(&mut self) -> &mut Log;
+}
+
+/// Where the journal lives: every change is written through `update`
+/// before the runner goes on (the journal writer writes it atomically).
+pub trait Store<J> {
+    fn journal(&self) -> &J;
+    fn update(&mut self, change: &mut dyn FnMut(&mut J)) -> Result<(), Error>;
+}
 
 /// The state of one step (and, during rollback, of its undo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

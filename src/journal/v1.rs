@@ -56,6 +56,7 @@ pub fn upgrade(mut v: Value) -> Result<Value, String> {
         return Err("its step list is not the one pgmigrate 0.1 ran".into());
     }
     let outputs = outputs(&results, steps);
+    let undo_outputs = undo_outputs(&results);
     for (record, name) in steps.iter_mut().zip(V1_STEPS) {
         let r = record
             .as_object_mut()
@@ -64,6 +65,9 @@ pub fn upgrade(mut v: Value) -> Result<Value, String> {
         r.insert("id".into(), Value::String(name.into()));
         if let Some(out) = outputs.get(name) {
             r.insert("output".into(), out.clone());
+        }
+        if let Some(out) = undo_outputs.get(name) {
+            r.insert("undo_output".into(), out.clone());
         }
     }
     obj.insert("method".into(), Value::String("copy".into()));
@@ -116,6 +120,26 @@ fn outputs(results: &Map<String, Value>, steps: &[Value]) -> Map<String, Value> 
     if let Some(r) = get("verify") {
         out.insert("verify".into(), r);
     }
+    if let Some(Value::Object(r)) = get("releases") {
+        if let Some(v) = r.get("before_cutover").filter(|v| !v.is_null()) {
+            out.insert("wait-dynos".into(), json!({ "release_before_cutover": v }));
+        }
+        if let Some(v) = r.get("cutover").filter(|v| !v.is_null()) {
+            out.insert("scale-up".into(), json!({ "release": v }));
+        }
+    }
+    out
+}
+
+/// The undo outputs of a v1 journal: the release the rollback's restore of
+/// the formation waited for belongs to `scale-down`'s undo.
+fn undo_outputs(results: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(Value::Object(r)) = results.get("releases") {
+        if let Some(v) = r.get("rollback").filter(|v| !v.is_null()) {
+            out.insert("scale-down".into(), json!({ "release": v }));
+        }
+    }
     out
 }
 
@@ -141,7 +165,9 @@ mod tests {
                              "source_bytes": 20, "finished_at": "t", "later_field": 1},
                 "target_url_fingerprint": "sha256:ab",
                 "window": {"maintenance_on_at": "t1", "maintenance_off_at": null},
-                "verify": null
+                "verify": null,
+                "releases": {"before_cutover": 4, "cutover": {"version": 6, "status": "succeeded",
+                             "description": "Attach DATABASE"}, "rollback": null}
             }
         })
     }
@@ -172,6 +198,9 @@ mod tests {
         assert_eq!(out("start-copy").unwrap()["uuid"], "u1");
         assert_eq!(out("wait-copy").unwrap()["later_field"], 1);
         assert!(out("verify").is_none());
+        assert_eq!(out("wait-dynos").unwrap()["release_before_cutover"], 4);
+        assert_eq!(out("scale-up").unwrap()["release"]["version"], 6);
+        assert!(steps[5].get("undo_output").is_none());
         assert!(steps.iter().all(|s| s.get("step").is_none()));
     }
 

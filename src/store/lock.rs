@@ -8,29 +8,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::Error;
-use crate::journal::Home;
-
-/// Who holds an app's lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub pid: u32,
-    pub host: String,
-    pub started_at: String,
-    pub command: String,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} on {} since {} (`pgmigrate {}`)",
-            self.pid, self.host, self.started_at, self.command
-        )
-    }
-}
+use crate::store::holder::Holder;
+use crate::store::Home;
 
 /// The held lock of one app; released when dropped (or when the process
 /// dies, however it dies).
@@ -59,7 +39,7 @@ impl AppLock {
         let holder = Holder {
             pid: std::process::id(),
             host: hostname(),
-            started_at: crate::journal::now(),
+            started_at: crate::store::now(),
             command: command.to_string(),
         };
         let text = serde_json::to_string(&holder).unwrap_or_default();
