@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod pg;
+mod random;
 pub mod scenario;
 pub mod world;
 
