@@ -82,6 +82,12 @@ impl Sandbox {
         lock(&self.world).snapshot()
     }
 
+    /// Put the world back in the state of a `/__sandbox/state` snapshot
+    /// (a test facility, not Heroku behaviour: see `world::restore`).
+    pub fn restore(&self, snapshot: &Value) -> Result<(), String> {
+        lock(&self.world).restore(snapshot)
+    }
+
     /// Every API request so far.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         lock(&self.world).log.clone()

@@ -19,6 +19,7 @@ mod addons;
 mod faults;
 mod formation;
 mod releases;
+mod restore;
 mod router;
 mod snapshot;
 mod transfers;
