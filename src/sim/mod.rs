@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod pg;
+mod random;
 pub mod scenario;
 pub mod world;
 
@@ -79,6 +80,12 @@ impl Sandbox {
     /// The whole state (as `GET /__sandbox/state`).
     pub fn snapshot(&self) -> Value {
         lock(&self.world).snapshot()
+    }
+
+    /// Put the world back in the state of a `/__sandbox/state` snapshot
+    /// (a test facility, not Heroku behaviour: see `world::restore`).
+    pub fn restore(&self, snapshot: &Value) -> Result<(), String> {
+        lock(&self.world).restore(snapshot)
     }
 
     /// Every API request so far.

@@ -38,7 +38,7 @@ impl Backend {
             .map_err(|e| format!("the PostgreSQL URL is not valid: {e}"))?;
         let b = Backend {
             admin,
-            prefix: format!("pgm_sandbox_{:08x}_", super::world::random_u32()),
+            prefix: format!("pgm_sandbox_{:08x}_", super::random::random_u32()),
             created: Mutex::new(vec![]),
         };
         b.client("postgres")?

@@ -351,7 +351,7 @@ impl Scenario {
                     return Err(format!("add-on name {} is used twice", a.name));
                 }
                 // Heroku has no such app: Essential databases cannot pool.
-                if super::world::is_essential_plan(&a.plan)
+                if is_essential_plan(&a.plan)
                     && a.namespace_attachments
                         .iter()
                         .any(|n| n.namespace.starts_with("connection-pooling:"))
@@ -373,4 +373,17 @@ impl Scenario {
         Scenario::from_json(include_str!("../../fixtures/scenarios/demo.json"))
             .unwrap_or_else(|e| panic!("built-in demo scenario: {e}"))
     }
+}
+
+/// FACT: Essential-tier Postgres plans are `essential-*` and the legacy
+/// `dev`, `basic` and `mini` (heroku/heroku-cli-util
+/// src/utils/addons/helpers.ts isEssentialDatabase /
+/// isLegacyEssentialDatabase; heroku/cli src/lib/pg/util.ts essentialPlan).
+pub fn is_essential_plan(plan: &str) -> bool {
+    let Some(("heroku-postgresql", tier)) = plan.split_once(':') else {
+        return false;
+    };
+    ["essential", "dev", "basic", "mini"]
+        .iter()
+        .any(|p| tier.starts_with(p))
 }
