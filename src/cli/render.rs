@@ -1,0 +1,457 @@
+//! Everything the command line shows: the `Printer` progress observer,
+//! the status, plan, list and summary renderers, the sandbox's banner and
+//! JSON output. Commands hand values here; nothing here runs a command.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::engine::StepState;
+use crate::journal::{Journal, RunOptions};
+use crate::methods::outputs::window;
+use crate::methods::preflight::PreflightReading;
+use crate::methods::session;
+use crate::methods::{copy, human_bytes, outcome_words, Observer, Progress};
+use crate::secrets::redact;
+use crate::sim::describe_app;
+use crate::status::{self, RunSummary, StatusReport};
+use crate::steps;
+
+/// What `run` would do, for people.
+pub fn render_plan(app: &str, options: &RunOptions, r: &PreflightReading) -> String {
+    let f = &r.facts;
+    let mut s = format!("Plan for {app} (read only: nothing was changed)\n\n");
+    s.push_str(&format!(
+        "  source   {} ({}){}\n",
+        f.source.name,
+        f.source.plan,
+        f.source_bytes
+            .map(|b| format!(", {}", human_bytes(b)))
+            .unwrap_or_default()
+    ));
+    s.push_str(&format!(
+        "  target   a new {} add-on, attached as {} in place of the old one\n",
+        options.to_plan, options.from_attachment
+    ));
+    let running: Vec<String> = steps::running_types(f)
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}{}",
+                p.process_type,
+                p.quantity,
+                p.size
+                    .as_deref()
+                    .map(|z| format!(" ({z})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    s.push_str(&format!(
+        "  scale    {} to zero during the copy, then back\n",
+        if running.is_empty() {
+            "nothing".to_string()
+        } else {
+            running.join(", ")
+        }
+    ));
+    s.push_str(&format!(
+        "  rebind   {}\n",
+        if f.rebind_vars.is_empty() {
+            "no other config var".to_string()
+        } else {
+            f.rebind_vars.join(", ")
+        }
+    ));
+    if let Some(p) = &f.pool {
+        s.push_str(&format!("  pooler   {} follows the database\n", p.name));
+    }
+    s.push_str(&format!(
+        "  downtime {}\n\nSteps:\n",
+        match copy::expected_downtime(f) {
+            Some(d) => format!(
+                "about {} (maintenance on → off: drain up to 30 s, copy at about 3 min/GB)",
+                humantime::format_duration(Duration::from_secs(d.as_secs()))
+            ),
+            None => "unknown (Heroku did not report the database size); about 3 min/GB".into(),
+        }
+    ));
+    // The plan's own skip rules, asked of the journal the run would start.
+    let plan = copy::plan();
+    let mut j = Journal::new(
+        String::new(),
+        app.to_string(),
+        options.clone(),
+        session::target_plan(app, "0"),
+        plan.method,
+        &plan.ids(),
+    );
+    j.facts = Some(f.clone());
+    for step in plan.steps.iter().skip(1) {
+        match (step.skip)(&j) {
+            Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.id)),
+            None => s.push_str(&format!("  {:<16} {}\n", step.id, step.words)),
+        }
+    }
+    for w in &r.warnings {
+        s.push_str(&format!("\nwarning: {w}\n"));
+    }
+    s.push_str(&format!(
+        "\nRun it with: pgmigrate run --app {app} --to {}\n",
+        options.to_plan
+    ));
+    s
+}
+
+pub(super) fn print_json<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => outln!("{s}"),
+        Err(e) => errln!("error: cannot encode JSON: {e}"),
+    }
+}
+
+/// Print what `run` would do.
+pub(super) fn print_plan(app: &str, options: &RunOptions, r: &PreflightReading) {
+    out!("{}", render_plan(app, options, r));
+}
+
+/// Render a status report for people.
+pub fn render_report(r: &StatusReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "Migration {} of {}: {}\n",
+        r.run_id, r.app, r.summary
+    ));
+    s.push_str(&format!(
+        "  {} ({}) → {} as {}\n",
+        r.source_addon.as_deref().unwrap_or("?"),
+        r.source_plan.as_deref().unwrap_or("?"),
+        r.target_addon,
+        r.target_plan
+    ));
+    if let Some(h) = &r.running_process {
+        s.push_str(&format!("  Running now: {h}\n"));
+    }
+    s.push_str("\nSteps:\n");
+    for st in &r.steps {
+        let state = if st.in_doubt {
+            "IN DOUBT".to_string()
+        } else {
+            serde_json::to_value(st.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let dur = st
+            .duration_ms
+            .map(|ms| format!(" {:.1}s", ms as f64 / 1000.0))
+            .unwrap_or_default();
+        let at = st
+            .started_at
+            .as_deref()
+            .map(|t| format!(" {}", t.get(11..19).unwrap_or(t)))
+            .unwrap_or_default();
+        let undo = st
+            .undo
+            .and_then(|u| serde_json::to_value(u).ok())
+            .and_then(|v| v.as_str().map(|u| format!("  [undo: {u}]")))
+            .unwrap_or_default();
+        let note = match (&st.note, st.state) {
+            (Some(n), StepState::Skipped) => format!("  ({n})"),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "  {:<16} {:<8}{at}{dur}{undo}{note}\n",
+            st.name, state
+        ));
+        if let Some(n) = &st.note {
+            if !matches!(st.state, StepState::Done | StepState::Skipped) {
+                s.push_str(&format!(
+                    "  {:<16} {}\n",
+                    "",
+                    n.lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    s.push_str("\nWhere things stand:\n");
+    for ans in &r.answers.0 {
+        s.push_str(&format!("  {:<14} {}\n", ans.label, ans.words));
+    }
+    if r.next_commands.is_empty() {
+        s.push_str("\nNothing to do next.\n");
+    } else {
+        s.push_str("\nNext:\n");
+        for c in &r.next_commands {
+            s.push_str(&format!("  {c}\n"));
+        }
+    }
+    s.push_str(&format!("\nJournal: {}\n", r.journal_path));
+    s
+}
+
+pub(super) fn print_report(r: &StatusReport) {
+    out!("{}", render_report(r));
+}
+
+pub(super) fn print_summary(j: &Journal, took: Duration, requests: u64) {
+    let between = |a: Option<&String>, b: Option<&String>| {
+        status::duration_ms(a.map(String::as_str), b.map(String::as_str)).map(Duration::from_millis)
+    };
+    let mut lines = vec![format!("Migrated {}: {}", j.app, outcome_words(j))];
+    let (on, off) = window(j);
+    if let Some(d) = between(on.as_ref(), off.as_ref()) {
+        lines.push(format!(
+            "  downtime (maintenance on → off): {:.1}s",
+            d.as_secs_f64()
+        ));
+    }
+    if let Some(t) = copy::transfer(j) {
+        let copy_time = between(
+            j.log
+                .record(copy::START_COPY)
+                .and_then(|r| r.started_at.as_ref()),
+            j.log
+                .record(copy::WAIT_COPY)
+                .and_then(|r| r.finished_at.as_ref()),
+        )
+        .map(|d| format!(" in {:.1}s", d.as_secs_f64()))
+        .unwrap_or_default();
+        lines.push(format!(
+            "  copied: {}{copy_time}",
+            t.processed_bytes
+                .map(human_bytes)
+                .unwrap_or_else(|| "?".into())
+        ));
+    }
+    if let Some(f) = &j.facts {
+        lines.push(format!(
+            "  DATABASE now: {} ({}); old database {} kept attached",
+            j.target.addon_name, j.options.to_plan, f.source.name
+        ));
+        if !f.rebind_vars.is_empty() {
+            lines.push(format!("  rebound: {}", f.rebind_vars.join(", ")));
+        }
+    }
+    lines.push(format!(
+        "  took {:.1}s, {requests} API requests",
+        took.as_secs_f64()
+    ));
+    outln!("{}", lines.join("\n"));
+}
+
+/// Renders progress on stdout: on a terminal, a spinner with the elapsed
+/// time for waits and a progress bar (bytes, rate, ETA) for the copy, above
+/// which finished steps scroll; otherwise plain timestamped lines, with
+/// waits and copy progress throttled to one line every 5 s.
+pub(super) struct Printer {
+    tty: bool,
+    last_wait: Mutex<Option<Instant>>,
+    /// Whether the last copy line said "queued": a change is always shown.
+    copy_queued: Mutex<Option<bool>>,
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Printer {
+    pub(super) fn new() -> Printer {
+        Printer {
+            tty: std::io::stdout().is_terminal(),
+            last_wait: Mutex::new(None),
+            copy_queued: Mutex::new(None),
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let clock = now.get(11..19).unwrap_or(&now).to_string();
+        let text = format!("[{clock}] {}", redact(text));
+        let bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        match bar.as_ref() {
+            Some(b) => b.println(text),
+            None => outln!("{text}"),
+        }
+    }
+
+    /// Throttle repeated wait/progress lines to one every 5 s.
+    fn throttled(&self) -> bool {
+        let mut last = self.last_wait.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        if due {
+            *last = Some(Instant::now());
+        }
+        !due
+    }
+
+    /// The terminal's spinner or bar, made on first use.
+    fn with_bar(&self, copy: bool, f: impl FnOnce(&indicatif::ProgressBar)) {
+        let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        let b = bar.get_or_insert_with(|| {
+            let b = if copy {
+                let b = indicatif::ProgressBar::new(0);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "  copying [{bar:32}] {decimal_bytes}/{decimal_total_bytes} {msg} ({elapsed})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                b
+            } else {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                b
+            };
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        f(b);
+    }
+
+    fn clear_bar(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn progress(&self, e: &Progress) {
+        match e {
+            Progress::StepStarted(s, words) => {
+                if let Ok(mut l) = self.last_wait.lock() {
+                    *l = Some(Instant::now());
+                }
+                self.clear_bar();
+                self.line(&format!("{s}: {words}…"))
+            }
+            Progress::StepDone(s, d) => {
+                self.clear_bar();
+                self.line(&format!("{s}: {d}"))
+            }
+            Progress::StepSkipped(s, why) => self.line(&format!("{s}: skipped ({why})")),
+            Progress::Waiting(s, what, elapsed) => {
+                if self.tty {
+                    self.with_bar(false, |b| b.set_message(format!("{s}: {what}")));
+                } else if !self.throttled() {
+                    self.line(&format!("{s}: {what} ({}s)", elapsed.as_secs()))
+                }
+            }
+            Progress::Copy {
+                processed,
+                total,
+                elapsed,
+                queued,
+            } => {
+                // Heroku counts dump bytes (compressed): they end well below
+                // the source's size, so no percentage or ETA is derived
+                // from the two.
+                let source = total
+                    .map(|t| format!(" (source database {})", human_bytes(t)))
+                    .unwrap_or_default();
+                let what = if *queued {
+                    format!("queued at Heroku, not started yet{source}")
+                } else {
+                    let secs = elapsed.as_secs_f64();
+                    let rate = if secs > 0.0 {
+                        format!(", {}/s", human_bytes((*processed as f64 / secs) as u64))
+                    } else {
+                        String::new()
+                    };
+                    format!("{} dumped{rate}{source}", human_bytes(*processed))
+                };
+                let changed = self
+                    .copy_queued
+                    .lock()
+                    .map(|mut q| q.replace(*queued) != Some(*queued))
+                    .unwrap_or(false);
+                if self.tty {
+                    self.with_bar(false, |b| b.set_message(format!("wait-copy: {what}")));
+                } else if !self.throttled() || changed {
+                    self.line(&format!("wait-copy: {what}"))
+                }
+            }
+            Progress::UndoStarted(s, words) => {
+                self.clear_bar();
+                self.line(&format!("undo {s}: {words}…"))
+            }
+            Progress::UndoDone(s, d) => {
+                self.clear_bar();
+                self.line(&format!("undo {s}: {d}"))
+            }
+            Progress::UndoSkipped(s, d) => self.line(&format!("undo {s}: skipped ({d})")),
+            Progress::Note(n) => self.line(n),
+            Progress::Warning(w) => self.line(&format!("warning: {w}")),
+        }
+    }
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.clear_bar();
+    }
+}
+
+/// The journaled runs `list` and `status --all` found, newest first.
+pub(super) fn print_runs(home_root: &Path, runs: &[RunSummary], json: bool) {
+    if json {
+        print_json(
+            &serde_json::json!({ "status_version": status::STATUS_JSON_VERSION, "runs": runs }),
+        );
+    } else if runs.is_empty() {
+        outln!("No migration is journaled in {}.", home_root.display());
+    } else {
+        for r in runs {
+            outln!("{}  {:<30}  {}", r.run_id, r.app, r.summary);
+        }
+    }
+}
+
+/// The last line of `rollback`.
+pub(super) fn print_rolled_back(j: &Journal) {
+    outln!("Rolled back {}: {}", j.app, outcome_words(j));
+}
+
+/// How to point pgmigrate at a sandbox just started.
+pub(super) fn print_sandbox_banner(url: &str, token: &str, has_postgres: bool) {
+    outln!("Sandbox Heroku listening on {url}");
+    outln!("Point pgmigrate at it with:\n");
+    outln!("  export HEROKU_HOST={url}");
+    outln!("  export HEROKU_DATA_HOST={url}");
+    outln!("  export HEROKU_API_KEY={}", token);
+    outln!("  export PGMIGRATE_HOME=$(mktemp -d)");
+    if !has_postgres {
+        // The simulated databases cannot be connected to: nothing to verify.
+        outln!("  export PGMIGRATE_VERIFY=none   # simulated databases (use --postgres URL for real ones)");
+    }
+    outln!();
+    outln!("State: {url}/__sandbox/state   Requests: {url}/__sandbox/requests");
+    outln!("Stop with Ctrl-C.");
+    let _ = std::io::stdout().flush();
+}
+
+/// The first line of `demo`.
+pub(super) fn print_demo_start(url: &str, dir: &Path) {
+    outln!(
+        "pgmigrate demo: a simulated Heroku on {url}, journals in {}\n",
+        dir.display()
+    );
+}
+
+/// The line `demo` shows before the status of its run.
+pub(super) fn print_demo_status_heading(app: &str) {
+    outln!("\n$ pgmigrate status --app {}\n", app);
+}
+
+/// The end of `demo`: the sandbox app before and after.
+pub(super) fn print_demo_end(app: &str, before: &Value, after: &Value) {
+    outln!("\nThe sandbox app before and after:");
+    outln!("{}", describe_app(before, app));
+    outln!("{}", describe_app(after, app));
+}

@@ -1,0 +1,91 @@
+//! `sandbox` (serve a simulated Heroku to rehearse against) and `demo` (a
+//! whole migration against a built-in sandbox, then its status).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::render::{
+    print_demo_end, print_demo_start, print_demo_status_heading, print_report,
+    print_sandbox_banner, print_summary, Printer,
+};
+use super::{DemoArgs, SandboxArgs};
+use crate::error::Error;
+use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
+use crate::journal::RunOptions;
+use crate::methods::session::{self, RunRequest};
+use crate::methods::{copy, Settings};
+use crate::secrets::redact;
+use crate::sim::{Sandbox, Scenario};
+use crate::status;
+use crate::store::Home;
+use crate::verify::VerifyMode;
+
+fn load_scenario(path: Option<&PathBuf>) -> Result<Scenario, Error> {
+    match path {
+        Some(p) => Scenario::from_file(p).map_err(|e| Error::Sandbox(e.to_string())),
+        None => Ok(Scenario::demo()),
+    }
+}
+
+pub(super) fn sandbox(a: SandboxArgs) -> Result<(), Error> {
+    let scenario = load_scenario(a.scenario.as_ref())?;
+    let sandbox = Sandbox::start_with(scenario, a.port, a.postgres.as_deref()).map_err(|e| {
+        Error::Sandbox(redact(&format!(
+            "cannot start on 127.0.0.1:{}: {e}",
+            a.port
+        )))
+    })?;
+    print_sandbox_banner(
+        &sandbox.base_url(),
+        &sandbox.token(),
+        sandbox.has_postgres(),
+    );
+    sandbox.serve_forever();
+    Ok(())
+}
+
+pub(super) fn demo(a: DemoArgs) -> Result<(), Error> {
+    let scenario = load_scenario(a.scenario.as_ref())?;
+    let sandbox = Sandbox::start_with(scenario, 0, a.postgres.as_deref())
+        .map_err(|e| Error::Sandbox(redact(&format!("cannot start the sandbox: {e}"))))?;
+    let url = sandbox.base_url();
+    let dir = std::env::temp_dir().join(format!("pgmigrate-demo-{}", session::new_run_id()));
+    let home = Home::at(&dir);
+    print_demo_start(&url, &dir);
+    let endpoints = Endpoints::from_env(&|name: &str| match name {
+        "HEROKU_HOST" | "HEROKU_DATA_HOST" => Some(url.clone()),
+        _ => None,
+    })?;
+    let client = Client::new(
+        endpoints,
+        Token::new(sandbox.token()),
+        RetryPolicy::default(),
+    );
+    let request = RunRequest {
+        app: a.app.clone(),
+        options: RunOptions {
+            to_plan: "heroku-postgresql:essential-0".into(),
+            from_attachment: "DATABASE".into(),
+            // Without a PostgreSQL server behind it the sandbox's databases
+            // are simulated: there is nothing to compare.
+            verify: if sandbox.has_postgres() {
+                VerifyMode::Checksum
+            } else {
+                VerifyMode::None
+            },
+        },
+        method: copy::METHOD,
+    };
+    let before = sandbox.snapshot();
+    let out = Printer::new();
+    let started = Instant::now();
+    let journal = session::start(&client, &home, &request, Settings::default(), &out)?;
+    print_summary(&journal, started.elapsed(), client.request_count());
+    print_demo_status_heading(&a.app);
+    let path = home.journal_path(&a.app, &journal.run_id);
+    print_report(&status::report(&journal, None, &path));
+    let after = sandbox.snapshot();
+    print_demo_end(&a.app, &before, &after);
+    sandbox.shutdown();
+    Ok(())
+}
