@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::config::Token;
+use super::token::Token;
 
 /// How long `heroku auth:token` may take (it normally answers in about a
 /// second; a first run may update itself).

@@ -11,7 +11,6 @@
 //! Nothing here touches the network; everything reads its environment
 //! through a lookup function so that tests can pass a map.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -213,35 +212,7 @@ impl Endpoints {
     }
 }
 
-/// The Heroku API token. It never shows in `Debug` or `Display` output; use
-/// [`Token::expose`] only where it is put on the wire.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    /// Wraps a token (surrounding whitespace is removed).
-    pub fn new(token: impl Into<String>) -> Token {
-        let token = token.into();
-        Token(token.trim().to_owned())
-    }
-
-    /// The token itself, for the `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use super::token::Token;
 
 /// Finds the API token: `HEROKU_API_KEY` (trimmed, if not empty), else the
 /// password of `machine <machine>` in the netrc file (`$NETRC` if set, else

@@ -8,6 +8,7 @@
 pub mod cli_token;
 pub mod client;
 pub mod config;
+pub mod token;
 pub mod types;
 
 pub use client::*;
