@@ -4,12 +4,21 @@
 //! `heroku auth:token` for it), `client` is the HTTP
 //! client (headers, pagination, retries, errors), `types` the resources and
 //! request bodies as they go over the wire.
+//!
+//! The client is split in layers, each using only those below it: `error`
+//! ([`ApiError`]), `call` (one request and its answer), `transport` (the
+//! [`Client`] and its send/list/retry machinery) and `client` (one method
+//! per endpoint).
 
+mod call;
 pub mod cli_token;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod token;
+pub mod transport;
 pub mod types;
 
-pub use client::*;
 pub use config::*;
+pub use error::*;
+pub use transport::*;
