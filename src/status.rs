@@ -225,6 +225,9 @@ mod tests {
             rebind_vars: vec!["COPY_URL".into()],
             pool: None,
             source_bytes: Some(1000),
+            fork_follow: None,
+            source_followers: vec![],
+            source_maintenance: None,
         });
         j
     }

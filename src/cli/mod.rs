@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{exit, Error};
-use crate::methods::copy;
 use crate::secrets::redact;
 use crate::verify::VerifyMode;
 
@@ -140,12 +139,31 @@ struct MigrationArgs {
     /// Compare the new database with the old one before the cut-over.
     #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
     verify: VerifyMode,
+    /// How to move it: `auto` picks the possible method with the least
+    /// downtime; `copy` (a transfer; the app is down for the whole copy),
+    /// `follower` (a follower changeover) or `upgrade` (addons:upgrade).
+    #[arg(
+        long,
+        value_name = "METHOD",
+        env = "PGMIGRATE_METHOD",
+        default_value = "auto",
+        value_parser = parse_method
+    )]
+    method: crate::methods::choose::Wanted,
+}
+
+fn parse_method(s: &str) -> Result<crate::methods::choose::Wanted, String> {
+    crate::methods::choose::Wanted::parse(s)
+        .ok_or_else(|| format!("unknown method `{s}`; use auto, copy, follower or upgrade"))
 }
 
 #[derive(Debug, Args)]
 struct PlanArgs {
     #[command(flatten)]
     what: MigrationArgs,
+    /// Print one JSON object (the chosen method and every method judged).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -274,13 +292,12 @@ struct DemoArgs {
 }
 
 fn parse_step(s: &str) -> Result<String, String> {
-    // Short names for the two places a person usually wants to pause.
-    let s = match s {
-        "cutover" | "cut-over" => "promote-target",
-        "maintenance" => "maintenance-on",
-        other => other,
-    };
-    let ids = copy::plan().ids();
+    // Short names for the two places a person usually wants to pause,
+    // resolved against the method's plan when the run starts.
+    if matches!(s, "cutover" | "cut-over" | "maintenance") {
+        return Ok(s.to_string());
+    }
+    let ids = crate::methods::session::all_step_ids();
     if ids.contains(&s) {
         Ok(s.to_string())
     } else {
@@ -360,7 +377,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Rollback(a) => run::rollback(a),
         Command::Sandbox(a) => sandbox::sandbox(a),
         Command::Demo(a) => sandbox::demo(a),
-        Command::Plan(a) => plan::plan(&a.what),
+        Command::Plan(a) => plan::plan(&a.what, a.json),
         Command::List(a) => status::list(a.json),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -11,17 +11,47 @@ use serde_json::Value;
 
 use crate::engine::StepState;
 use crate::journal::{Journal, RunOptions};
+use crate::methods::choose::{self, Choice};
+use crate::methods::copy;
 use crate::methods::outputs::window;
 use crate::methods::preflight::PreflightReading;
 use crate::methods::session;
-use crate::methods::{copy, human_bytes, outcome_words, Observer, Progress};
+use crate::methods::{human_bytes, outcome_words, Observer, Progress};
 use crate::secrets::redact;
 use crate::sim::describe_app;
 use crate::status::{self, RunSummary, StatusReport};
 use crate::steps;
 
+/// The journal a run would start with, to ask the plan's own skip rules.
+fn prospective(
+    app: &str,
+    options: &RunOptions,
+    r: &PreflightReading,
+    plan: &crate::engine::Plan<crate::methods::Ctx<'_>, Journal>,
+) -> Journal {
+    let mut j = Journal::new(
+        String::new(),
+        app.to_string(),
+        options.clone(),
+        session::target_plan(app, "0"),
+        plan.method,
+        &plan.ids(),
+    );
+    j.facts = Some(r.facts.clone());
+    j
+}
+
+fn seconds(s: f64) -> String {
+    humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string()
+}
+
 /// What `run` would do, for people.
-pub fn render_plan(app: &str, options: &RunOptions, r: &PreflightReading) -> String {
+pub fn render_plan(
+    app: &str,
+    options: &RunOptions,
+    r: &PreflightReading,
+    choice: &Choice,
+) -> String {
     let f = &r.facts;
     let mut s = format!("Plan for {app} (read only: nothing was changed)\n\n");
     s.push_str(&format!(
@@ -32,10 +62,22 @@ pub fn render_plan(app: &str, options: &RunOptions, r: &PreflightReading) -> Str
             .map(|b| format!(", {}", human_bytes(b)))
             .unwrap_or_default()
     ));
-    s.push_str(&format!(
-        "  target   a new {} add-on, attached as {} in place of the old one\n",
-        options.to_plan, options.from_attachment
-    ));
+    let method = choice.method;
+    s.push_str(&match method {
+        choose::UPGRADE => format!(
+            "  target   {} in place: the same add-on, its plan changed by Heroku\n",
+            options.to_plan
+        ),
+        choose::FOLLOWER => format!(
+            "  target   a new {} follower, attached as {} in place of the old one\n",
+            options.to_plan, options.from_attachment
+        ),
+        _ => format!(
+            "  target   a new {} add-on, attached as {} in place of the old one\n",
+            options.to_plan, options.from_attachment
+        ),
+    });
+    s.push_str(&format!("  method   {}\n", choice.why));
     let running: Vec<String> = steps::running_types(f)
         .iter()
         .map(|p| {
@@ -50,9 +92,11 @@ pub fn render_plan(app: &str, options: &RunOptions, r: &PreflightReading) -> Str
             )
         })
         .collect();
+    let essential_in_place =
+        method == choose::UPGRADE && crate::methods::preflight::essential_tier(&f.source.plan);
     s.push_str(&format!(
-        "  scale    {} to zero during the copy, then back\n",
-        if running.is_empty() {
+        "  scale    {} to zero while the app is down, then back\n",
+        if running.is_empty() || essential_in_place {
             "nothing".to_string()
         } else {
             running.join(", ")
@@ -69,41 +113,124 @@ pub fn render_plan(app: &str, options: &RunOptions, r: &PreflightReading) -> Str
     if let Some(p) = &f.pool {
         s.push_str(&format!("  pooler   {} follows the database\n", p.name));
     }
+    let chosen = choice.methods.iter().find(|m| m.method == method);
     s.push_str(&format!(
-        "  downtime {}\n\nSteps:\n",
-        match copy::expected_downtime(f) {
+        "  downtime {}\n",
+        match chosen.and_then(|m| m.downtime_estimate_s) {
+            Some(0.0) => "none expected: the app is not taken down".to_string(),
             Some(d) => format!(
-                "about {} (maintenance on → off: drain up to 30 s, copy at about 3 min/GB)",
-                humantime::format_duration(Duration::from_secs(d.as_secs()))
+                "about {} (maintenance on → off){}",
+                seconds(d),
+                if method == choose::COPY {
+                    ": drain up to 30 s, copy at about 3 min/GB"
+                } else {
+                    ", whatever the database's size"
+                }
             ),
             None => "unknown (Heroku did not report the database size); about 3 min/GB".into(),
         }
     ));
-    // The plan's own skip rules, asked of the journal the run would start.
-    let plan = copy::plan();
-    let mut j = Journal::new(
-        String::new(),
-        app.to_string(),
-        options.clone(),
-        session::target_plan(app, "0"),
-        plan.method,
-        &plan.ids(),
-    );
-    j.facts = Some(f.clone());
+    if let Some(before) = chosen.and_then(|m| m.before_downtime.as_deref()) {
+        s.push_str(&format!("  before   {before}, while the app runs\n"));
+    }
+    s.push_str("\nMethods:\n");
+    for m in &choice.methods {
+        s.push_str(&format!(
+            "  {:<9}{:<13}{:<14}{}\n",
+            m.method,
+            if m.possible {
+                "possible"
+            } else {
+                "not possible"
+            },
+            m.downtime_estimate_s
+                .map(|d| format!("~{}", seconds(d)))
+                .unwrap_or_else(|| "-".into()),
+            m.why
+        ));
+    }
+    s.push_str("\nSteps:\n");
+    let Some(plan) = crate::methods::plan(method) else {
+        return s;
+    };
+    let j = prospective(app, options, r, &plan);
     for step in plan.steps.iter().skip(1) {
         match (step.skip)(&j) {
             Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.id)),
             None => s.push_str(&format!("  {:<16} {}\n", step.id, step.words)),
         }
     }
-    for w in &r.warnings {
+    if let Some(nr) = plan
+        .steps
+        .iter()
+        .find(|st| st.no_return.is_some() && (st.skip)(&j).is_none())
+    {
+        s.push_str(&format!(
+            "\nPoint of no return: {} (after it the app {}).\n",
+            nr.id,
+            nr.no_return.map(|n| n.why).unwrap_or("")
+        ));
+        if method == choose::UPGRADE {
+            s.push_str(
+                "  Before it, rollback changes the plan back with a second PATCH, which should \
+                 cancel the replacement Heroku prepares (undocumented by Heroku), and undoes \
+                 maintenance and scaling; it cannot undo the time billed on the new plan or a \
+                 maintenance Heroku starts on its own.\n",
+            );
+        }
+    }
+    for w in r.warnings_for(method) {
         s.push_str(&format!("\nwarning: {w}\n"));
     }
     s.push_str(&format!(
-        "\nRun it with: pgmigrate run --app {app} --to {}\n",
-        options.to_plan
+        "\nRun it with: pgmigrate run --app {app} --to {}{}\n",
+        options.to_plan,
+        if method == choose::COPY
+            && choice
+                .methods
+                .iter()
+                .any(|m| m.possible && m.method != method)
+        {
+            " --method copy".to_string()
+        } else {
+            String::new()
+        }
     ));
     s
+}
+
+/// `plan --json`: the method `run` would use, every method judged, and
+/// the steps.
+pub fn plan_json(app: &str, options: &RunOptions, r: &PreflightReading, choice: &Choice) -> Value {
+    let f = &r.facts;
+    let steps: Vec<Value> = crate::methods::plan(choice.method)
+        .map(|plan| {
+            let j = prospective(app, options, r, &plan);
+            plan.steps
+                .iter()
+                .skip(1)
+                .map(|st| {
+                    serde_json::json!({
+                        "id": st.id,
+                        "words": st.words,
+                        "skip": (st.skip)(&j),
+                        "in_window": plan.in_window(st.id),
+                        "point_of_no_return": st.no_return.map(|n| n.why),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "app": app,
+        "method": choice.method,
+        "why": choice.why,
+        "methods": choice.methods,
+        "source": {"addon": f.source.name, "plan": f.source.plan, "bytes": f.source_bytes},
+        "to_plan": options.to_plan,
+        "steps": steps,
+        "warnings": r.warnings_for(choice.method),
+    })
 }
 
 pub(super) fn print_json<T: serde::Serialize>(v: &T) {
@@ -114,8 +241,8 @@ pub(super) fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 /// Print what `run` would do.
-pub(super) fn print_plan(app: &str, options: &RunOptions, r: &PreflightReading) {
-    out!("{}", render_plan(app, options, r));
+pub(super) fn print_plan(app: &str, options: &RunOptions, r: &PreflightReading, choice: &Choice) {
+    out!("{}", render_plan(app, options, r, choice));
 }
 
 /// Render a status report for people.

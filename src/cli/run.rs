@@ -8,12 +8,11 @@ use super::plan::plan;
 use super::render::{print_rolled_back, print_summary, Printer};
 use super::{ResumeArgs, RollbackArgs, RunArgs};
 use crate::error::Error;
-use crate::methods::copy;
 use crate::methods::session::{self, RunRequest, Session};
 
 pub(super) fn run(a: RunArgs) -> Result<(), Error> {
     if a.dry_run {
-        return plan(&a.what);
+        return plan(&a.what, false);
     }
     let (app, options) = migration(&a.what)?;
     let home = home()?;
@@ -25,7 +24,7 @@ pub(super) fn run(a: RunArgs) -> Result<(), Error> {
     let request = RunRequest {
         app: app.clone(),
         options,
-        method: copy::METHOD,
+        method: a.what.method,
     };
     let out = Printer::new();
     let started = Instant::now();

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
 use crate::journal::RunOptions;
 use crate::methods::session::{self, RunRequest};
-use crate::methods::{copy, Settings};
+use crate::methods::Settings;
 use crate::secrets::redact;
 use crate::sim::{Sandbox, Scenario};
 use crate::status;
@@ -74,7 +74,8 @@ pub(super) fn demo(a: DemoArgs) -> Result<(), Error> {
                 VerifyMode::None
             },
         },
-        method: copy::METHOD,
+        // The demo shows the copy, the method every move can use.
+        method: crate::methods::choose::Wanted::Copy,
     };
     let before = sandbox.snapshot();
     let out = Printer::new();

@@ -17,8 +17,8 @@ use super::error::ApiError;
 use super::transport::{Client, NEWEST_RELEASES_RANGE};
 use super::types::{
     Addon, App, Attachment, CreateAddon, CreateAttachment, CreateTransfer, Credential,
-    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Plan, Release, Transfer,
-    WaitStatus,
+    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Maintenance, Plan, PlanRef,
+    Release, Transfer, UpdateAddon, WaitStatus,
 };
 
 impl Client {
@@ -269,6 +269,64 @@ impl Client {
                 "cancel",
             ],
         ))
+        .map(drop)
+    }
+
+    // --- Followers and plan changes --------------------------------------
+
+    /// Data API `PUT /client/v11/databases/{addon_id}/unfollow`, no body, as
+    /// `heroku pg:unfollow` sends it (src/commands/pg/unfollow.ts; the
+    /// answer is ignored there too). Retried only on 429: the caller reads
+    /// the database back when the answer is lost.
+    pub fn unfollow(&self, addon_id: &str) -> Result<(), ApiError> {
+        self.send(
+            Call::new(
+                "PUT",
+                Api::Data,
+                &["client", "v11", "databases", addon_id, "unfollow"],
+            )
+            .retry(Retry::RateLimitOnly),
+        )
+        .map(drop)
+    }
+
+    /// `PATCH /apps/{app}/addons/{addon}` with `{"plan": {"name": plan}}`,
+    /// as `heroku addons:upgrade` sends it (src/commands/addons/upgrade.ts).
+    /// Retried only on 429 (the caller reads the add-on back).
+    pub fn change_plan(&self, app: &str, addon: &str, plan: &str) -> Result<Addon, ApiError> {
+        let body = UpdateAddon {
+            plan: PlanRef {
+                name: plan.to_string(),
+            },
+        };
+        let call = Call::new("PATCH", Api::Platform, &["apps", app, "addons", addon])
+            .retry(Retry::RateLimitOnly)
+            .body(&body)?;
+        self.json(call)
+    }
+
+    /// Data API `GET /data/maintenances/v1/{addon_id}` (heroku/cli
+    /// src/commands/data/maintenances/info.ts).
+    pub fn maintenance(&self, addon_id: &str) -> Result<Maintenance, ApiError> {
+        self.json(Call::new(
+            "GET",
+            Api::Data,
+            &["data", "maintenances", "v1", addon_id],
+        ))
+    }
+
+    /// Data API `POST /data/maintenances/v1/{addon_id}/run`, no body
+    /// (src/commands/data/maintenances/run.ts). Retried only on 429: the
+    /// caller reads the maintenance back when the answer is lost.
+    pub fn run_maintenance(&self, addon_id: &str) -> Result<(), ApiError> {
+        self.send(
+            Call::new(
+                "POST",
+                Api::Data,
+                &["data", "maintenances", "v1", addon_id, "run"],
+            )
+            .retry(Retry::RateLimitOnly),
+        )
         .map(drop)
     }
 }

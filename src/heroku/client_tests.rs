@@ -148,6 +148,7 @@ const APP: &str =
 
 fn create_addon_body() -> CreateAddon {
     CreateAddon {
+        config: Default::default(),
         plan: "heroku-postgresql:standard-0".into(),
         name: "pgmigrate-target".into(),
         attachment: AttachmentName {

@@ -6,6 +6,7 @@
 //! schema test checks against the Platform API schema.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 
 /// A field Heroku may send as `null` as well as leave out: both read as the
 /// type's default (an empty string or list, `false`), so that a null where
@@ -147,6 +148,54 @@ pub struct CreateAddon {
     pub name: String,
     pub attachment: AttachmentName,
     pub confirm: String,
+    /// Provider options: `{"follow": "DATABASE"}` makes a follower (the
+    /// value is what `heroku addons:create ... -- --follow X` sends, passed
+    /// through untouched: heroku/cli src/commands/addons/create.ts). The
+    /// schema wants string values.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// The body of `PATCH /apps/{app}/addons/{addon}` (`heroku
+/// addons:upgrade`): the plan to change to.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateAddon {
+    pub plan: PlanRef,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRef {
+    pub name: String,
+}
+
+/// Data API `GET /data/maintenances/v1/{addon_id}` (heroku/cli
+/// src/lib/data/types.ts `Maintenance`); only what a migration reads.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+pub struct Maintenance {
+    /// `none`, `pending`, `preparing`, `ready`, `running` or `completed`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub status: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub scheduled_for: Option<String>,
+    #[serde(default)]
+    pub required_by: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+}
+
+impl Maintenance {
+    /// Nothing scheduled or under way.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.status.as_str(), "" | "none" | "completed")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -235,6 +284,10 @@ pub struct DatabaseInfo {
     /// `[{"name": "Data Size", "values": ["1.2 GB"]}, …]` as `pg:info` shows.
     #[serde(default, deserialize_with = "null_default")]
     pub info: Vec<InfoItem>,
+    /// Whether the server is a standby (heroku/cli src/lib/pg/types.ts;
+    /// no CLI code reads it, so it is only ever a second opinion).
+    #[serde(default, rename = "is_in_recovery")]
+    pub in_recovery: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -254,6 +307,69 @@ impl DatabaseInfo {
         let item = self.info.iter().find(|i| i.name == "Data Size")?;
         let text = item.values.first()?.as_str()?;
         parse_size(text)
+    }
+
+    /// The values of one `info` entry, joined as `pg:info` shows them.
+    pub fn info_value(&self, name: &str) -> Option<String> {
+        let item = self.info.iter().find(|i| i.name == name)?;
+        let parts: Vec<String> = item
+            .values
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        Some(parts.join(", "))
+    }
+
+    /// How far a follower is behind its leader, in commits: the leading
+    /// integer of `Behind By` ("12 commits"; the server renders it, its
+    /// format is not documented). `None` when absent or unreadable:
+    /// unknown, never 0.
+    pub fn behind_by(&self) -> Option<u64> {
+        let text = self.info_value("Behind By")?;
+        let digits: String = text
+            .trim()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .filter(|c| *c != ',')
+            .collect();
+        digits.parse().ok()
+    }
+
+    /// `Fork/Follow` as pg:info shows it: "Available", "Unsupported",
+    /// "Unavailable on followers", "Temporarily Unavailable"….
+    pub fn fork_follow(&self) -> Option<String> {
+        self.info_value("Fork/Follow")
+    }
+
+    /// The databases following this one, as `Followers` names them.
+    pub fn followers(&self) -> Vec<String> {
+        self.info
+            .iter()
+            .find(|i| i.name == "Followers")
+            .map(|i| {
+                i.values
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .flat_map(|s| s.split(','))
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether it still follows a leader (`following` set: the official
+    /// CLI's only test, src/commands/pg/unfollow.ts).
+    pub fn is_following(&self) -> bool {
+        match &self.following {
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            Some(serde_json::Value::Null) | None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => true,
+        }
     }
 
     /// If this database follows another (a read-only replica), how to name

@@ -90,6 +90,16 @@ pub struct Facts {
     pub pool: Option<PoolRecord>,
     /// Size of the source database as Heroku reports it, when known.
     pub source_bytes: Option<u64>,
+    /// pg:info's `Fork/Follow` for the source ("Available", …), when read.
+    /// Absent in journals of 0.1 and 0.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork_follow: Option<String>,
+    /// The databases following the source (pg:info's `Followers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_followers: Vec<String>,
+    /// The status of the source's data maintenance, when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_maintenance: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +276,9 @@ pub(crate) mod tests {
             rebind_vars: vec!["COPY_URL".into()],
             pool: None,
             source_bytes: Some(1000),
+            fork_follow: None,
+            source_followers: vec![],
+            source_maintenance: None,
         });
         j
     }

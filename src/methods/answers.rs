@@ -202,13 +202,18 @@ pub fn formation<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
 pub fn target_addon<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
     let a = |v, w: String| answer("target_addon", "Target add-on", v, w);
     let name = &j.target.addon_name;
-    let undo = j.log.record(id::CREATE_TARGET).and_then(|r| r.undo);
-    match (state(j, id::CREATE_TARGET), undo) {
+    let create = if plan.step(id::CREATE_FOLLOWER).is_some() {
+        id::CREATE_FOLLOWER
+    } else {
+        id::CREATE_TARGET
+    };
+    let undo = j.log.record(create).and_then(|r| r.undo);
+    match (state(j, create), undo) {
         (_, Some(StepState::Done)) => a(
             "destroyed",
             format!("The target add-on {name} was destroyed by rollback."),
         ),
-        (_, Some(StepState::Skipped)) if !in_doubt(plan, j, id::CREATE_TARGET) => a(
+        (_, Some(StepState::Skipped)) if !in_doubt(plan, j, create) => a(
             "kept",
             format!("The target add-on {name} was kept (--keep-target)."),
         ),

@@ -7,11 +7,14 @@
 //! engine hands it.
 
 pub mod answers;
+pub mod choose;
 pub mod copy;
+pub mod follower;
 pub mod outputs;
 pub mod preflight;
 pub mod session;
 pub mod steps;
+pub mod upgrade;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -38,6 +41,17 @@ pub struct Settings {
     pub copy_stall_timeout: Duration,
     /// How long to wait for a release command (release phase) to end.
     pub release_timeout: Duration,
+    /// How long a new follower may take to catch up while the app runs.
+    pub catch_up_timeout: Duration,
+    /// How long the follower may take to replay the last commits once the
+    /// app is down, before the run stops (and `rollback` is clean).
+    pub final_catch_up_timeout: Duration,
+    /// How long an unfollowed database may stay read-only.
+    pub unfollow_timeout: Duration,
+    /// How long Heroku may take to prepare a plan change's replacement.
+    pub prepare_timeout: Duration,
+    /// How long a maintenance (the swap) may run.
+    pub maintenance_timeout: Duration,
     /// The longest pause between two looks at a wait.
     pub poll_cap: Duration,
     /// The longest pause between two looks at a transfer.
@@ -63,6 +77,13 @@ impl Default for Settings {
             // FACT (Dev Center, Release Phase): a release command is
             // stopped after one hour; a little more for Heroku to say so.
             release_timeout: Duration::from_secs(65 * 60),
+            catch_up_timeout: Duration::from_secs(24 * 3600),
+            final_catch_up_timeout: Duration::from_secs(10 * 60),
+            unfollow_timeout: Duration::from_secs(30 * 60),
+            // FACT (Dev Center, changing the plan): "up to several hours
+            // to prepare a replacement".
+            prepare_timeout: Duration::from_secs(24 * 3600),
+            maintenance_timeout: Duration::from_secs(60 * 60),
             poll_cap: Duration::from_secs(5),
             copy_poll_max: Duration::from_secs(30),
             keep_target: false,
@@ -225,6 +246,8 @@ pub fn read_error(e: &ApiError) -> StepError {
 pub fn plan<'a>(method: &str) -> Option<Plan<Ctx<'a>, Journal>> {
     match method {
         copy::METHOD => Some(copy::plan()),
+        follower::METHOD => Some(follower::plan()),
+        upgrade::METHOD => Some(upgrade::plan()),
         _ => None,
     }
 }
@@ -246,6 +269,7 @@ pub fn expected<'a>(
         ),
         ("formation", "as-recorded"),
         ("database", "old"),
+        ("plan", "old"),
     ];
     plan.expected(&j.log, &initial)
 }
@@ -286,6 +310,8 @@ pub fn outcome_words(j: &Journal) -> String {
 pub fn answers(j: &Journal) -> answers::Answers {
     match (j.log.method.as_str(), plan(&j.log.method)) {
         (copy::METHOD, Some(p)) => copy::status::answers(&p, j),
+        (follower::METHOD, Some(p)) => follower::status::answers(&p, j),
+        (upgrade::METHOD, Some(p)) => upgrade::status::answers(&p, j),
         _ => answers::Answers::default(),
     }
 }

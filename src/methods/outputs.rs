@@ -11,6 +11,7 @@ use crate::journal::Journal;
 pub mod id {
     pub const PREFLIGHT: &str = "preflight";
     pub const CREATE_TARGET: &str = "create-target";
+    pub const CREATE_FOLLOWER: &str = "create-follower";
     pub const WAIT_TARGET: &str = "wait-target";
     pub const ALIAS_SOURCE: &str = "alias-source";
     pub const MAINTENANCE_ON: &str = "maintenance-on";
@@ -48,12 +49,21 @@ pub struct Switched {
     pub at: String,
 }
 
-/// The new add-on's id, once known.
+/// The new database's add-on id, once known: the add-on created (a copy's
+/// target, a follower), or, for an in-place plan change, the source add-on
+/// itself (its database is replaced under the same add-on).
 pub fn target_id(j: &Journal) -> Option<String> {
+    if j.log.method == IN_PLACE_METHOD {
+        return j.facts.as_ref().map(|f| f.source.id.clone());
+    }
     j.log
         .output::<CreatedAddon>(id::CREATE_TARGET)
+        .or_else(|| j.log.output::<CreatedAddon>(id::CREATE_FOLLOWER))
         .map(|c| c.addon_id)
 }
+
+/// The method that changes the plan in place (`upgrade`).
+const IN_PLACE_METHOD: &str = crate::methods::choose::UPGRADE;
 
 /// The old database's alias attachment, once known.
 pub fn alias(j: &Journal) -> Option<AttachmentRecord> {

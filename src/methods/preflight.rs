@@ -34,6 +34,51 @@ pub fn def<'a>() -> Def<'a> {
 pub struct PreflightReading {
     pub facts: Facts,
     pub warnings: Vec<String>,
+    /// Warnings that matter only to a copy (a transfer's limits).
+    pub copy_warnings: Vec<String>,
+}
+
+impl PreflightReading {
+    /// The warnings that matter to `method`.
+    pub fn warnings_for(&self, method: &str) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        if method == crate::methods::choose::COPY {
+            w.extend(self.copy_warnings.iter().cloned());
+        }
+        w
+    }
+}
+
+/// Choose the method for what preflight read (see
+/// [`crate::methods::choose`]); an impossible `--method` is refused with
+/// its reason and the method that would work, before anything changes.
+pub fn decide(
+    app: &str,
+    options: &RunOptions,
+    reading: &PreflightReading,
+    wanted: crate::methods::choose::Wanted,
+) -> Result<crate::methods::choose::Choice, Error> {
+    use crate::methods::choose::{choose, Source};
+    choose(&Source::of(&reading.facts), &options.to_plan, wanted).map_err(|(why, auto)| {
+        Error::Preflight {
+            problem: format!(
+                "--method {} cannot move {app}'s database to {}: {why}.",
+                wanted.name(),
+                options.to_plan
+            ),
+            fix: format!(
+                "run with --method {} instead ({}), or leave --method out to let pgmigrate \
+                 choose; `pgmigrate plan --app {app} --to {}` shows every method",
+                auto.method,
+                auto.methods
+                    .iter()
+                    .find(|m| m.method == auto.method)
+                    .map(|m| m.why.as_str())
+                    .unwrap_or(""),
+                options.to_plan
+            ),
+        }
+    })
 }
 
 /// Preflight: read the app and decide whether it can be migrated. Changes
@@ -105,6 +150,7 @@ pub fn preflight(
         });
     }
     let mut warnings = Vec::new();
+    let mut copy_warnings = Vec::new();
     // A transfer copies what the default credential can read (`heroku
     // pg:copy` warns the same). Essential plans have no other credentials
     // and answer this with an error: that, or any failure, means no warning.
@@ -115,7 +161,7 @@ pub fn preflight(
                 .map(|c| c.name.as_str())
                 .filter(|n| *n != "default")
                 .collect();
-            warnings.push(format!(
+            copy_warnings.push(format!(
                 "{} has credentials besides the default one ({}): a Heroku transfer copies only \
                  the data the default credential can read, and the new database will not have \
                  those credentials. Check that they own no data of their own, and create them \
@@ -218,6 +264,26 @@ pub fn preflight(
     if !one_offs.is_empty() {
         return Err(one_off_error(app, &one_offs));
     }
+    // A data maintenance pending or under way decides whether
+    // addons:upgrade can run. The Data API refuses maintenances of Essential
+    // databases (heroku/cli src/commands/data/maintenances/run.ts), so they
+    // are not asked; an API that does not serve maintenances leaves it
+    // unknown.
+    let source_maintenance = if essential_tier(&source_plan) {
+        None
+    } else {
+        match client.maintenance(&addon.id) {
+            Ok(m) => Some(if m.status.is_empty() {
+                "none".to_string()
+            } else {
+                m.status
+            }),
+            Err(e) => {
+                tracing::debug!(error = %describe_api(&e), "could not read the maintenance");
+                None
+            }
+        }
+    };
     if formation.iter().all(|f| f.quantity == 0) {
         warnings.push(format!(
             "{app} has no dynos running; nothing will be scaled."
@@ -245,8 +311,12 @@ pub fn preflight(
             rebind_vars,
             pool,
             source_bytes: db.data_size(),
+            fork_follow: db.fork_follow(),
+            source_followers: db.followers(),
+            source_maintenance,
         },
         warnings,
+        copy_warnings,
     })
 }
 

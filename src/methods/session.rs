@@ -27,8 +27,8 @@ const MAX_DOUBT_RETRIES: u32 = 3;
 pub struct RunRequest {
     pub app: String,
     pub options: RunOptions,
-    /// The method to run (`copy`).
-    pub method: &'static str,
+    /// The method asked for (`--method`, `auto` by default).
+    pub method: crate::methods::choose::Wanted,
 }
 
 /// One journaled run, open for resuming or rolling back.
@@ -89,6 +89,37 @@ pub fn target_plan(app: &str, run_id: &str) -> crate::journal::TargetPlan {
     }
 }
 
+/// The step a short name of `--stop-before` means in a method's plan:
+/// `cutover` is the step that puts the app on the new database,
+/// `maintenance` the one that takes the app down.
+pub fn stop_alias<'s>(method: &str, step: &'s str) -> &'s str {
+    match step {
+        "cutover" | "cut-over" if method == super::upgrade::METHOD => {
+            super::upgrade::RUN_MAINTENANCE
+        }
+        "cutover" | "cut-over" => id::PROMOTE_TARGET,
+        "maintenance" => id::MAINTENANCE_ON,
+        other => other,
+    }
+}
+
+/// Every step id of every method's plan, for `--stop-before`.
+pub fn all_step_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = Vec::new();
+    for m in [
+        super::copy::METHOD,
+        super::follower::METHOD,
+        super::upgrade::METHOD,
+    ] {
+        for id in super::plan(m).map(|p| p.ids()).unwrap_or_default() {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
 /// Begin a new run: lock, refuse if the last run is unfinished, preflight,
 /// then journal and run every step.
 pub fn start(
@@ -111,13 +142,32 @@ pub fn start(
             });
         }
     }
-    let plan = super::plan(request.method)
-        .ok_or_else(|| Error::Usage(format!("no method named {}", request.method)))?;
     let started = crate::store::now();
-    observer.progress(&Progress::StepStarted(id::PREFLIGHT, plan.steps[0].words));
+    observer.progress(&Progress::StepStarted(
+        id::PREFLIGHT,
+        preflight::def().words,
+    ));
     let reading = preflight::preflight(client, app, &request.options, settings.force)?;
-    for w in &reading.warnings {
-        observer.progress(&Progress::Warning(w.clone()));
+    let choice = preflight::decide(app, &request.options, &reading, request.method)?;
+    let plan = super::plan(choice.method)
+        .ok_or_else(|| Error::Internal(format!("no plan for the method {}", choice.method)))?;
+    let mut settings = settings;
+    settings.stop_before = settings
+        .stop_before
+        .as_deref()
+        .map(|s| stop_alias(plan.method, s).to_string());
+    if let Some(step) = &settings.stop_before {
+        if plan.index(step).is_none() {
+            return Err(Error::Usage(format!(
+                "--stop-before {step}: the {} method has no such step; its steps are {}",
+                plan.method,
+                plan.ids().join(", ")
+            )));
+        }
+    }
+    observer.progress(&Progress::Note(format!("method: {}", choice.why)));
+    for w in reading.warnings_for(choice.method) {
+        observer.progress(&Progress::Warning(w));
     }
     let previous = home.run_ids(app)?.pop();
     let run_id = loop {
@@ -149,7 +199,7 @@ pub fn start(
         log.push_event(
             Some(id::PREFLIGHT),
             EventKind::Note,
-            &format!("preflight passed; {summary}"),
+            &format!("preflight passed; {summary}; method {}", choice.why),
             &at,
         );
     }
@@ -315,7 +365,15 @@ impl<'a> Session<'a> {
                 reason,
             },
             Halt::Refused { reason, fix, .. } => Error::Preflight {
-                problem: format!("Heroku refused to create the target add-on: {reason}"),
+                problem: match self.plan.method {
+                    super::upgrade::METHOD => {
+                        format!("Heroku refused to change the plan: {reason}")
+                    }
+                    super::follower::METHOD => {
+                        format!("Heroku refused to create the follower: {reason}")
+                    }
+                    _ => format!("Heroku refused to create the target add-on: {reason}"),
+                },
                 fix,
             },
             Halt::PastNoReturn { no_return, .. } => no_return_error(&j.app, no_return),
@@ -408,6 +466,21 @@ impl<'a> Session<'a> {
                     "{from} is attached to {}, the journal expects the {} database",
                     live.as_deref().unwrap_or("nothing"),
                     if on_target { "new" } else { "old" }
+                ));
+            }
+        }
+        if let Some(Some(p)) = expect.get("plan") {
+            let want = if *p == "new" {
+                j.options.to_plan.as_str()
+            } else {
+                facts.source.plan.as_str()
+            };
+            let live = client.addon(&facts.source.id).map_err(api("add-on"))?;
+            if live.plan_name() != Some(want) {
+                diffs.push(format!(
+                    "{} is on {}, the journal expects {want}",
+                    facts.source.name,
+                    live.plan_name().unwrap_or("no plan")
                 ));
             }
         }

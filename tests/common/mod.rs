@@ -18,6 +18,11 @@ pub struct Env {
     pub sandbox: Sandbox,
     pub home: tempfile::TempDir,
     pub user_home: tempfile::TempDir,
+    /// `PGMIGRATE_METHOD` for every command: `copy` for the suites written
+    /// for the copy (their scenarios' Standard databases could otherwise
+    /// be moved by a follower); `None` lets pgmigrate choose (`auto`), as
+    /// the tests of the choice and of the other methods do.
+    pub method: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -103,6 +108,7 @@ impl Env {
             sandbox: Sandbox::start_with(s, 0, Some(postgres)).expect("sandbox on PostgreSQL"),
             home: tempfile::tempdir().expect("tempdir"),
             user_home: tempfile::tempdir().expect("tempdir"),
+            method: Some("copy"),
         }
     }
 
@@ -115,6 +121,7 @@ impl Env {
             sandbox: Sandbox::start(s, 0).expect("sandbox starts"),
             home: tempfile::tempdir().expect("tempdir"),
             user_home: tempfile::tempdir().expect("tempdir"),
+            method: Some("copy"),
         }
     }
 
@@ -133,6 +140,9 @@ impl Env {
             // against a real PostgreSQL turn verification on.
             .env("PGMIGRATE_VERIFY", "none")
             .stdin(std::process::Stdio::null());
+        if let Some(m) = self.method {
+            c.env("PGMIGRATE_METHOD", m);
+        }
         c
     }
 

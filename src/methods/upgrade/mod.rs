@@ -1,0 +1,154 @@
+//! The in-place plan change, Heroku's `addons:upgrade`: the add-on keeps
+//! its id, name and attachments; its database is replaced.
+//!
+//! - Between Essential plans Heroku changes the plan in place: change it
+//!   and wait until the add-on reports the new plan and `wait_status` is
+//!   done. The app is not taken down.
+//! - From Standard up, Heroku prepares a replacement while the app runs (a
+//!   data maintenance, `preparing` then `ready`, possibly for hours: the
+//!   run may stop there and be resumed later); then the app is taken down
+//!   (maintenance on, every process type at zero, the dynos gone), the
+//!   maintenance is run and waited for (`completed`), the vars that held a
+//!   copy of the old URL get the new one, and the app comes back.
+//!
+//! Once the maintenance has run, the old server is gone: rollback cannot
+//! bring it back (a plan change back is a new run). Before that, rollback
+//! changes the plan back with a second PATCH, which Heroku is expected to
+//! take as cancelling the replacement it prepared (not verified against
+//! Heroku: METHODS notes in the README).
+
+pub mod change_plan;
+pub mod status;
+pub mod swap;
+
+use crate::engine::{NoReturn, Plan};
+use crate::journal::Journal;
+use crate::methods::outputs::id;
+use crate::methods::preflight::essential_tier;
+use crate::methods::steps::{maintenance, rebind, scale};
+use crate::methods::{preflight, Ctx, Def};
+
+/// The method's journaled name.
+pub const METHOD: &str = crate::methods::choose::UPGRADE;
+
+pub const CHANGE_PLAN: &str = "change-plan";
+pub const WAIT_PLAN: &str = "wait-plan";
+pub const WAIT_READY: &str = "wait-ready";
+pub const RUN_MAINTENANCE: &str = "run-maintenance";
+pub const WAIT_MAINTENANCE: &str = "wait-maintenance";
+
+/// Once Heroku's maintenance has swapped the primary, the old server is
+/// gone.
+pub const SWAPPED: NoReturn = NoReturn {
+    why: "has had its database replaced by Heroku (the plan change's maintenance ran): the \
+          old server is gone, so there is nothing to roll back to. `pgmigrate resume` finishes \
+          the run; a plan change back is a new `pgmigrate run --to <the old plan>`",
+    force_allows: false,
+};
+
+/// Whether the run changes an Essential plan in place (no window).
+pub fn in_place_essential(j: &Journal) -> bool {
+    j.facts
+        .as_ref()
+        .is_some_and(|f| essential_tier(&f.source.plan))
+}
+
+fn essential_skip(j: &Journal) -> Option<String> {
+    in_place_essential(j)
+        .then(|| "an Essential plan changes in place: the app is not taken down".to_string())
+}
+
+/// A shared step, skipped for an Essential plan change.
+fn unless_essential<'a>(mut def: Def<'a>, own: fn(&Journal) -> Option<String>) -> Def<'a> {
+    def.skip = own;
+    def
+}
+
+/// The in-place plan change's plan.
+pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
+    let on = unless_essential(maintenance::on(), |j| {
+        essential_skip(j).or_else(|| (maintenance::on().skip)(j))
+    });
+    let down = unless_essential(scale::down(), |j| {
+        essential_skip(j).or_else(|| (scale::down().skip)(j))
+    });
+    let wait = unless_essential(scale::wait(), |j| {
+        essential_skip(j).or_else(|| (scale::wait().skip)(j))
+    });
+    let rebind = unless_essential(rebind::def(), |j| {
+        essential_skip(j).or_else(|| (rebind::def().skip)(j))
+    });
+    let up = unless_essential(scale::up(), |j| {
+        essential_skip(j).or_else(|| (scale::up().skip)(j))
+    });
+    let off = unless_essential(maintenance::off(), |j| {
+        essential_skip(j).or_else(|| (maintenance::off().skip)(j))
+    });
+    Plan {
+        method: METHOD,
+        steps: vec![
+            preflight::def(),
+            change_plan::def(),
+            change_plan::wait(),
+            swap::wait_ready(),
+            on,
+            down,
+            wait,
+            swap::run(),
+            swap::wait_done(),
+            rebind,
+            up,
+            off,
+        ],
+        window: (id::MAINTENANCE_ON, id::MAINTENANCE_OFF),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Undo;
+
+    #[test]
+    fn the_swap_is_the_point_of_no_return_and_runs_in_the_window() {
+        let p = plan();
+        let nr: Vec<_> = p.steps.iter().filter(|s| s.no_return.is_some()).collect();
+        assert_eq!(nr.len(), 1);
+        assert_eq!(nr[0].id, RUN_MAINTENANCE);
+        assert!(!nr[0].no_return.unwrap().force_allows);
+        assert!(p.in_window(RUN_MAINTENANCE) && p.in_window(WAIT_MAINTENANCE));
+        assert!(!p.in_window(WAIT_READY) && !p.in_window(CHANGE_PLAN));
+    }
+
+    #[test]
+    fn every_write_is_reconciled_and_all_but_the_swap_undone() {
+        let p = plan();
+        for s in &p.steps {
+            assert_eq!(s.has_side_effect(), s.reconcile.is_some(), "{}", s.id);
+            let undone = !matches!(s.undo, Undo::Nothing);
+            assert_eq!(
+                s.has_side_effect() && s.id != RUN_MAINTENANCE,
+                undone,
+                "{}",
+                s.id
+            );
+        }
+    }
+
+    #[test]
+    fn an_essential_change_skips_the_window() {
+        let p = plan();
+        let mut j = crate::journal::tests::sample_journal();
+        j.log.method = METHOD.into();
+        j.facts.as_mut().unwrap().source.plan = "heroku-postgresql:essential-0".into();
+        for s in &p.steps {
+            let skipped = (s.skip)(&j).is_some();
+            let runs = [id::PREFLIGHT, CHANGE_PLAN, WAIT_PLAN].contains(&s.id);
+            assert_eq!(!skipped, runs, "{}", s.id);
+        }
+        j.facts.as_mut().unwrap().source.plan = "heroku-postgresql:standard-0".into();
+        assert!((p.step(WAIT_PLAN).unwrap().skip)(&j).is_some());
+        assert!((p.step(RUN_MAINTENANCE).unwrap().skip)(&j).is_none());
+        assert!((p.step(id::MAINTENANCE_ON).unwrap().skip)(&j).is_none());
+    }
+}
