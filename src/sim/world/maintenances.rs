@@ -98,7 +98,29 @@ impl World {
             }
             self.maintenances[k].applied = true;
             let id = self.maintenances[k].addon_id.clone();
-            let url = self.fake_url();
+            let Some(old) = self
+                .addons
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| a.url.clone())
+            else {
+                continue;
+            };
+            // With a PostgreSQL backend, new credentials for the same
+            // database (see `Backend::rotate`).
+            let url = match self.pg.clone() {
+                Some(pg) => {
+                    self.counter += 1;
+                    match pg.rotate(&old, self.counter) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            tracing::warn!("sandbox: the swap kept the old URL: {e}");
+                            old
+                        }
+                    }
+                }
+                None => self.fake_url(),
+            };
             let Some(a) = self.addons.iter_mut().find(|a| a.id == id) else {
                 continue;
             };
@@ -188,14 +210,6 @@ impl World {
                 self.addons[i].repl.changing_until_ms = now + self.timing.essential_change_ms;
             }
             return Answer::ok(self.addon_json(&self.addons[i]));
-        }
-        if self.pg.is_some() {
-            // A sandbox limit, not Heroku: the swap needs a second server.
-            return err(
-                422,
-                "unprocessable_entity",
-                "sandbox: plan changes of Standard and above need the simulated backend",
-            );
         }
         let mut message = Value::Null;
         match self.open_maintenance(&id, now) {

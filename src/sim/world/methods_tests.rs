@@ -549,3 +549,56 @@ fn snapshot_and_restore_keep_followers_and_maintenances() {
     assert_eq!(maintenance(&mut fresh, "pg-main")["status"], "ready");
     assert!(info(&mut fresh, "pg-f")["following"].is_string());
 }
+
+/// With a PostgreSQL backend (`PGMIGRATE_TEST_POSTGRES`), the swap gives
+/// a URL with new credentials that reaches the same data; followers are
+/// refused. Skipped without a server.
+#[test]
+fn with_postgres_the_swap_gives_new_credentials_to_the_same_database() {
+    let Some(admin) = std::env::var("PGMIGRATE_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: no PGMIGRATE_TEST_POSTGRES");
+        return;
+    };
+    let pg = std::sync::Arc::new(crate::sim::pg::Backend::connect(&admin).expect("backend"));
+    let s = Scenario::from_json(SCENARIO).expect("scenario");
+    let mut w = World::build(&s, Some(pg)).expect("world");
+    let a = follow(&mut w, "DATABASE", "standard-4", "pg-f");
+    assert_eq!(a.status, 422);
+    assert_eq!(
+        a.body["message"],
+        "sandbox: followers need the simulated backend"
+    );
+    let old = w.addons[0].url.clone();
+    let body = json!({"plan": {"name": "heroku-postgresql:standard-3"}});
+    assert_eq!(
+        call(&mut w, "PATCH", "/apps/shop/addons/pg-main", body).status,
+        200
+    );
+    w.skip(1501);
+    let id = id_of(&w, "pg-main");
+    let run = format!("/data/maintenances/v1/{id}/run");
+    assert_eq!(call(&mut w, "POST", &run, Value::Null).status, 200);
+    w.skip(801);
+    assert_eq!(maintenance(&mut w, "pg-main")["status"], "completed");
+    let new = w.addons[0].url.clone();
+    assert_ne!(new, old);
+    let count = |url: &str| {
+        let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM users", &[])
+            .expect("count")
+            .get(0);
+        c.execute(
+            "INSERT INTO users VALUES (-1, 'x@example.com') ON CONFLICT DO NOTHING",
+            &[],
+        )
+        .expect("a write with the new credentials");
+        n
+    };
+    assert!(count(&new) > 0);
+    w.cleanup();
+}
