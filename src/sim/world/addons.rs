@@ -210,6 +210,7 @@ impl World {
                     leader,
                     since_ms: now,
                     unfollow: None,
+                    copy: None,
                 }),
                 ..Replication::default()
             },

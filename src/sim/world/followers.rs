@@ -38,6 +38,9 @@ pub struct Follow {
     /// When it started following (its base backup).
     pub since_ms: u64,
     pub unfollow: Option<Unfollow>,
+    /// With a PostgreSQL backend: the leader's data copied into the
+    /// follower's real database as of the unfollow request.
+    pub copy: Option<std::sync::Arc<crate::sim::pg::Copy>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -113,11 +116,6 @@ impl World {
     /// add-on id, or the 422 Heroku answers.
     pub(super) fn check_follow(&self, app: &str, key: &str, plan: &str) -> Result<String, Answer> {
         let refuse = |m: String| Err(err(422, "unprocessable_entity", m));
-        if self.pg.is_some() {
-            // GUESS-free sandbox limit, not Heroku: a real follower would
-            // need streaming replication between the backend's databases.
-            return refuse("sandbox: followers need the simulated backend".into());
-        }
         let Some(i) = self.resolve_in_app(app, key) else {
             // GUESS: the wording; a name that matches nothing is refused.
             return refuse(format!("Could not find a database to follow: {key}."));
@@ -314,8 +312,18 @@ impl World {
             let Some(u) = self.addons[i].repl.follow.as_ref().and_then(|f| f.unfollow) else {
                 continue;
             };
-            if u.writable_ms > t {
+            let copying = self.addons[i]
+                .repl
+                .follow
+                .as_ref()
+                .and_then(|f| f.copy.as_ref());
+            if u.writable_ms > t || copying.is_some_and(|c| c.end().is_none()) {
                 continue;
+            }
+            if let Some(end) = copying.and_then(|c| c.end()) {
+                if !matches!(end, crate::sim::pg::CopyEnd::Succeeded { .. }) {
+                    tracing::warn!("sandbox: the unfollowed database's real copy failed: {end:?}");
+                }
             }
             if let Some((rows, commits)) = self.replayed(i, t) {
                 self.addons[i].rows = rows;
@@ -390,11 +398,21 @@ impl World {
                 0
             };
             let writable_ms = now + replay + self.timing.unfollow_ms;
+            // With a PostgreSQL backend the follower's real database is
+            // filled now with the leader's data as of this request (a
+            // sandbox stand-in for replication: while it follows, its real
+            // database is empty).
+            let copy = self.pg.as_ref().and_then(|_| {
+                let leader = self.addons.iter().find(|a| a.id == f.leader)?;
+                let (from, to) = (leader.url.clone(), self.addons[i].url.clone());
+                Some(crate::sim::pg::start_copy(from, to, None, None, 0))
+            });
             if let Some(f) = self.addons[i].repl.follow.as_mut() {
                 f.unfollow = Some(Unfollow {
                     requested_ms: now,
                     writable_ms,
                 });
+                f.copy = copy;
             }
         }
         let leader_xact = self

@@ -551,8 +551,8 @@ fn snapshot_and_restore_keep_followers_and_maintenances() {
 }
 
 /// With a PostgreSQL backend (`PGMIGRATE_TEST_POSTGRES`), the swap gives
-/// a URL with new credentials that reaches the same data; followers are
-/// refused. Skipped without a server.
+/// a URL with new credentials that reaches the same data, and an
+/// unfollowed database gets its leader's data. Skipped without a server.
 #[test]
 fn with_postgres_the_swap_gives_new_credentials_to_the_same_database() {
     let Some(admin) = std::env::var("PGMIGRATE_TEST_POSTGRES")
@@ -566,11 +566,32 @@ fn with_postgres_the_swap_gives_new_credentials_to_the_same_database() {
     let pg = std::sync::Arc::new(crate::sim::pg::Backend::connect(&admin).expect("backend"));
     let s = Scenario::from_json(SCENARIO).expect("scenario");
     let mut w = World::build(&s, Some(pg)).expect("world");
-    let a = follow(&mut w, "DATABASE", "standard-4", "pg-f");
-    assert_eq!(a.status, 422);
+    // A follower's real database holds the leader's data once unfollowed.
+    assert_eq!(follow(&mut w, "DATABASE", "standard-4", "pg-f").status, 201);
+    w.skip(1500);
+    let fid = id_of(&w, "pg-f");
+    let path = format!("/client/v11/databases/{fid}/unfollow");
+    assert_eq!(call(&mut w, "PUT", &path, Value::Null).status, 200);
+    let mut done = false;
+    for _ in 0..600 {
+        w.skip(100);
+        if addon_state(&mut w, "pg-f")["unfollowing"] == false {
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(done, "the real copy of the unfollowed database never ended");
+    let users = |url: &str| -> i64 {
+        let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+        c.query_one("SELECT count(*) FROM users", &[])
+            .expect("count")
+            .get(0)
+    };
+    let furl = w.addons.iter().find(|a| a.id == fid).map(|a| a.url.clone());
     assert_eq!(
-        a.body["message"],
-        "sandbox: followers need the simulated backend"
+        users(&furl.unwrap_or_default()),
+        users(&w.addons[0].url.clone())
     );
     let old = w.addons[0].url.clone();
     let body = json!({"plan": {"name": "heroku-postgresql:standard-3"}});

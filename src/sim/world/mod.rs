@@ -402,6 +402,7 @@ impl World {
                     leader,
                     since_ms: 0,
                     unfollow: None,
+                    copy: None,
                 });
             }
             w.note_rows(i, 0);

@@ -41,6 +41,7 @@ impl World {
                             leader,
                             since_ms: 0,
                             unfollow: None,
+                            copy: None,
                         }),
                     commits: a["commits"].as_u64().unwrap_or(0) as f64,
                     refused_writes: a["refused_writes"].as_u64().unwrap_or(0) as f64,
