@@ -28,6 +28,8 @@ pub struct Backend {
     admin: url::Url,
     prefix: String,
     created: Mutex<Vec<String>>,
+    /// Roles made for new credentials (`rotate`).
+    roles: Mutex<Vec<String>>,
 }
 
 impl Backend {
@@ -40,6 +42,7 @@ impl Backend {
             admin,
             prefix: format!("pgm_sandbox_{:08x}_", super::random::random_u32()),
             created: Mutex::new(vec![]),
+            roles: Mutex::new(vec![]),
         };
         b.client("postgres")?
             .simple_query("SELECT 1")
@@ -100,12 +103,53 @@ impl Backend {
             .unwrap_or(0)
     }
 
-    /// Drop every database this backend created.
+    /// A new URL for the same database, as a plan change's swap gives one:
+    /// new credentials (a new role, a member of the backend's role, so it
+    /// reads and writes everything) and, where the server has two names
+    /// (`127.0.0.1` and `localhost`), the other host name. The old URL
+    /// keeps working: unlike Heroku's, the old server is not gone.
+    pub fn rotate(&self, url: &str, n: u64) -> Result<String, String> {
+        let mut u = url::Url::parse(url).map_err(|e| format!("bad database URL: {e}"))?;
+        let role = format!("{}r{n}", self.prefix);
+        let password = format!(
+            "p{:08x}{:08x}",
+            super::random::random_u32(),
+            super::random::random_u32()
+        );
+        let owner = self.admin.username().replace('"', "\"\"");
+        let mut admin = self.client("postgres")?;
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE \"{owner}\""
+            ))
+            .map_err(|e| format!("cannot create role {role}: {}", db_error(&e)))?;
+        if let Ok(mut r) = self.roles.lock() {
+            r.push(role.clone());
+        }
+        let host = match u.host_str() {
+            Some("127.0.0.1") => Some("localhost"),
+            Some("localhost") => Some("127.0.0.1"),
+            _ => None,
+        };
+        if let Some(h) = host {
+            u.set_host(Some(h)).map_err(|e| format!("bad host: {e}"))?;
+        }
+        u.set_username(&role)
+            .and_then(|()| u.set_password(Some(&password)))
+            .map_err(|()| "cannot set the credentials".to_string())?;
+        Ok(u.to_string())
+    }
+
+    /// Drop every database and role this backend created.
     pub fn cleanup(&self) {
         let names = self.created.lock().map(|c| c.clone()).unwrap_or_default();
+        let roles = self.roles.lock().map(|c| c.clone()).unwrap_or_default();
         if let Ok(mut admin) = self.client("postgres") {
             for n in names {
                 let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"));
+            }
+            for r in roles {
+                let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {r}"));
             }
         }
     }

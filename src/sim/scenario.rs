@@ -66,6 +66,29 @@ pub struct Timing {
     /// pg_restore builds indexes and constraints. GUESS: 0.15; on Heroku
     /// it grows with the number and size of indexes.
     pub transfer_tail_ratio: f64,
+    /// How far behind its leader a follower replays: it holds the leader's
+    /// data as of this long ago. GUESS: Heroku's followers are
+    /// asynchronous streaming replicas (Dev Center follower article:
+    /// "Behind By" shows the lag); the length is load-dependent and not
+    /// documented.
+    pub replica_delay_ms: u64,
+    /// How long an unfollowed database stays read-only once it has
+    /// replayed its backlog. GUESS: the promotion itself takes a moment.
+    pub unfollow_ms: u64,
+    /// How long after an unfollow `Fork/Follow` says `Temporarily
+    /// Unavailable`. FACT (Dev Center follower article): "for a while
+    /// after a fork or an unfollow" (minutes to hours); the length is a
+    /// GUESS.
+    pub fork_follow_cooldown_ms: u64,
+    /// How long a Standard+ plan change's maintenance is `preparing`
+    /// before it is `ready` (Dev Center: "up to several hours").
+    pub plan_change_prepare_ms: u64,
+    /// How long a maintenance runs (Dev Center: "usually only offline for
+    /// 10-60 seconds").
+    pub maintenance_run_ms: u64,
+    /// How long an Essential plan change keeps `wait_status` waiting
+    /// (GUESS: not documented).
+    pub essential_change_ms: u64,
 }
 
 impl Default for Timing {
@@ -81,6 +104,12 @@ impl Default for Timing {
             transfer_queue_ms: 200,
             dump_ratio: 0.35,
             transfer_tail_ratio: 0.15,
+            replica_delay_ms: 400,
+            unfollow_ms: 200,
+            fork_follow_cooldown_ms: 3000,
+            plan_change_prepare_ms: 1500,
+            maintenance_run_ms: 800,
+            essential_change_ms: 500,
         }
     }
 }
@@ -164,6 +193,10 @@ pub struct AddonSpec {
     /// Database credentials besides `default` (`heroku pg:credentials`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
+    /// `available` (default) or `temporarily-unavailable`: whether it can
+    /// be followed now (pg:info's `Fork/Follow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork_follow: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,6 +382,14 @@ impl Scenario {
             for a in &app.addons {
                 if !names.insert(a.name.clone()) {
                     return Err(format!("add-on name {} is used twice", a.name));
+                }
+                if let Some(f) = &a.fork_follow {
+                    if f != "available" && f != "temporarily-unavailable" {
+                        return Err(format!(
+                            "add-on {}: fork_follow must be \"available\" or \"temporarily-unavailable\"",
+                            a.name
+                        ));
+                    }
                 }
                 // Heroku has no such app: Essential databases cannot pool.
                 if is_essential_plan(&a.plan)

@@ -126,7 +126,7 @@ impl World {
         if !self.apps.contains_key(app) {
             return no_app(app);
         }
-        let Some(plan) = b.get("plan").and_then(Value::as_str) else {
+        let Some(plan) = maintenances::plan_in(b) else {
             return err(422, "invalid_params", "plan is required.");
         };
         if !self.plans.iter().any(|p| p == plan) {
@@ -165,6 +165,20 @@ impl World {
                 format!("Attachment name {att_name} is already taken."),
             );
         }
+        // FACT: a follower is `config.follow`, a string the provider
+        // resolves in the app's context (METHODS §1; the schema's config
+        // values are strings).
+        let follow = match b.pointer("/config/follow") {
+            None => None,
+            Some(Value::String(x)) => match self.check_follow(app, x, plan) {
+                Ok(leader) => {
+                    let name = self.addon_by_id(&leader).map(|l| l.name.clone());
+                    Some((leader, name.unwrap_or_default()))
+                }
+                Err(answer) => return answer,
+            },
+            Some(_) => return err(422, "invalid_params", "config values must be strings."),
+        };
         let now = self.now_ms();
         let id = self.uuid();
         let url = match self.new_url(0) {
@@ -189,10 +203,21 @@ impl World {
             deleted: false,
             url,
             rows: 0.0,
-            follower_of: None,
+            follower_of: follow.as_ref().map(|(_, name)| name.clone()),
             extra_credentials: vec![],
+            repl: Replication {
+                follow: follow.map(|(leader, _)| followers::Follow {
+                    leader,
+                    since_ms: now,
+                    unfollow: None,
+                    copy: None,
+                }),
+                ..Replication::default()
+            },
         };
         self.addons.push(addon.clone());
+        let i = self.addons.len() - 1;
+        self.note_rows(i, now);
         let att_id = self.uuid();
         let description = attach_description("Attach", &att_name, &addon.name);
         self.attachments.push(Attachment {
@@ -355,10 +380,10 @@ impl World {
             Some(a) => {
                 let (waiting, error, message) = if a.fails && now >= a.ready_ms {
                     (false, true, "Provisioning failed")
-                } else if now >= a.available_ms {
-                    (false, false, "Available")
+                } else if let Some(why) = self.waiting(a, now) {
+                    (true, false, why)
                 } else {
-                    (true, false, "Provisioning")
+                    (false, false, "Available")
                 };
                 Answer::ok(json!({"waiting?": waiting, "error?": error, "message": message}))
             }

@@ -17,7 +17,11 @@ use crate::sim::scenario::{Fault, FaultAction, Scenario, Timing};
 
 mod addons;
 mod faults;
+mod followers;
 mod formation;
+mod maintenances;
+#[cfg(test)]
+mod methods_tests;
 mod releases;
 mod restore;
 mod router;
@@ -25,6 +29,8 @@ mod snapshot;
 mod transfers;
 
 pub use crate::sim::scenario::is_essential_plan;
+pub use followers::Replication;
+pub use maintenances::Maintenance;
 pub use releases::Release;
 use releases::{attach_description, ReleasePhase};
 
@@ -49,6 +55,8 @@ pub struct Addon {
     pub follower_of: Option<String>,
     /// Credentials besides `default`.
     pub extra_credentials: Vec<String>,
+    /// Following, lag, read-only (see `followers`).
+    pub repl: Replication,
 }
 
 impl Addon {
@@ -185,6 +193,10 @@ pub struct World {
     pub transfers: Vec<Transfer>,
     /// Every app's releases (see `releases`).
     pub releases: Vec<Release>,
+    /// Plan changes' maintenances (see `maintenances`).
+    pub maintenances: Vec<Maintenance>,
+    /// Rows each app's dynos could not write (read-only databases).
+    refused_by_app: BTreeMap<String, f64>,
     /// The apps that have a release command.
     release_phases: BTreeMap<String, ReleasePhase>,
     faults: Vec<FaultState>,
@@ -262,6 +274,8 @@ impl World {
             attachments: vec![],
             transfers: vec![],
             releases: vec![],
+            maintenances: vec![],
+            refused_by_app: BTreeMap::new(),
             release_phases: BTreeMap::new(),
             faults: s
                 .faults
@@ -302,6 +316,10 @@ impl World {
                     rows: a.rows as f64,
                     follower_of: a.follower_of.clone(),
                     extra_credentials: a.credentials.clone(),
+                    repl: Replication {
+                        blocked: a.fork_follow.as_deref() == Some("temporarily-unavailable"),
+                        ..Replication::default()
+                    },
                 });
                 for name in &a.attachments {
                     let att = w.uuid();
@@ -372,6 +390,23 @@ impl World {
                 w.scale(&spec.name, &p.process_type, p.quantity, 0, true);
             }
         }
+        // Scenario followers follow from the start.
+        for i in 0..w.addons.len() {
+            let leader = w.addons[i]
+                .follower_of
+                .as_ref()
+                .and_then(|n| w.addons.iter().find(|l| &l.name == n))
+                .map(|l| l.id.clone());
+            if let Some(leader) = leader {
+                w.addons[i].repl.follow = Some(followers::Follow {
+                    leader,
+                    since_ms: 0,
+                    unfollow: None,
+                    copy: None,
+                });
+            }
+            w.note_rows(i, 0);
+        }
         Ok(w)
     }
 
@@ -410,6 +445,14 @@ impl World {
 
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// Move the clock on by `ms` at once (tests: no sleeping, no timing).
+    #[cfg(test)]
+    fn skip(&mut self, ms: u64) {
+        if let Some(s) = self.start.checked_sub(std::time::Duration::from_millis(ms)) {
+            self.start = s;
+        }
     }
 
     fn uuid(&mut self) -> String {
@@ -496,10 +539,17 @@ impl World {
     pub fn advance(&mut self) {
         let now = self.now_ms();
         // Rows written up to each release that ended, then the release
-        // applied (dynos restart on its config), then rows up to now.
-        for t in self.release_ends(now) {
+        // applied (dynos restart on its config), then rows up to now. The
+        // same at each point where a write rate or a database's
+        // writability changes (dynos stopping, unfollows, maintenances).
+        let mut points = self.release_ends(now);
+        points.extend(self.event_points(now));
+        points.sort_unstable();
+        points.dedup();
+        for t in points {
             self.write_rows(t);
             self.settle_releases(t);
+            self.apply_events(t);
         }
         self.write_rows(now);
         for app in self.apps.values_mut() {
@@ -548,30 +598,37 @@ impl World {
             }
         }
         for (to, rows) in results {
-            if let Some(a) = self.addons.iter_mut().find(|a| a.id == to) {
+            if let Some(i) = self.addons.iter().position(|a| a.id == to) {
+                self.note_rows(i, now);
+                let a = &mut self.addons[i];
+                // GUESS: a restore counts one commit per row it loads.
+                a.repl.commits += rows;
                 a.rows = rows;
+                self.note_rows(i, now);
             }
         }
+        self.sync_followers(now);
     }
 
     /// Rows written by running dynos into their databases, up to `t`.
     fn write_rows(&mut self, t: u64) {
         let rate = self.writes_per_second;
-        let mut writes: Vec<(String, f64)> = vec![];
+        let mut writes: Vec<(String, String, u64, u64, f64)> = vec![];
         for app in self.apps.values_mut() {
             for d in &mut app.dynos {
                 let until = d.stop_ms.map_or(t, |s| s.min(t));
                 if until > d.settled_ms {
                     if let Some(db) = &d.db_addon {
-                        writes.push((db.clone(), rate * (until - d.settled_ms) as f64 / 1000.0));
+                        let n = rate * (until - d.settled_ms) as f64 / 1000.0;
+                        writes.push((app.name.clone(), db.clone(), d.settled_ms, until, n));
                     }
                     d.settled_ms = until;
                 }
             }
         }
-        for (db, n) in writes {
-            if let Some(a) = self.addons.iter_mut().find(|a| a.id == db) {
-                a.rows += n;
+        for (app, db, from, until, n) in writes {
+            if n > 0.0 && self.apply_write(&db, from, until, n) {
+                *self.refused_by_app.entry(app).or_default() += n;
             }
         }
     }

@@ -30,8 +30,56 @@ impl World {
                 deleted,
                 url: need(a, "url")?,
                 rows: a["rows"].as_u64().unwrap_or(0) as f64,
-                follower_of: None,
+                follower_of: s(a, "following"),
                 extra_credentials: vec![],
+                repl: Replication {
+                    // A follower follows on; one that was unfollowing is
+                    // restored unfollowed (its writes no longer refused).
+                    follow: s(a, "following_id")
+                        .filter(|_| a["unfollowing"] != true)
+                        .map(|leader| super::followers::Follow {
+                            leader,
+                            since_ms: 0,
+                            unfollow: None,
+                            copy: None,
+                        }),
+                    commits: a["commits"].as_u64().unwrap_or(0) as f64,
+                    refused_writes: a["refused_writes"].as_u64().unwrap_or(0) as f64,
+                    blocked: a["fork_follow"] == "Temporarily Unavailable",
+                    ..Replication::default()
+                },
+            });
+        }
+        for i in 0..self.addons.len() {
+            if self.addons[i].repl.follow.is_none() {
+                self.addons[i].follower_of = None;
+            }
+            self.note_rows(i, self.now_ms());
+        }
+        // Maintenances: each in the state it was in, from now on.
+        let now = self.now_ms();
+        self.maintenances.clear();
+        for m in snap["maintenances"].as_array().into_iter().flatten() {
+            let status = s(m, "status").unwrap_or_default();
+            let run_ms = self.timing.maintenance_run_ms;
+            self.maintenances.push(Maintenance {
+                id: need(m, "id")?,
+                addon_id: need(m, "addon_id")?,
+                from_plan: need(m, "from_plan")?,
+                to_plan: need(m, "to_plan")?,
+                created_ms: 0,
+                ready_ms: match status.as_str() {
+                    "preparing" => now + self.timing.plan_change_prepare_ms,
+                    _ => 0,
+                },
+                started_ms: match status.as_str() {
+                    "running" => Some(now),
+                    "completed" => Some(0),
+                    _ => None,
+                },
+                run_ms,
+                applied: status == "completed",
+                canceled: status == "canceled",
             });
         }
         self.attachments.clear();
@@ -61,6 +109,8 @@ impl World {
                 app.id = id;
             }
             app.maintenance = v["maintenance"].as_bool().unwrap_or(false);
+            let refused = v["refused_writes"].as_u64().unwrap_or(0) as f64;
+            self.refused_by_app.insert(name.clone(), refused);
             // Config vars verbatim; those an attachment sets come back
             // from the attachments.
             app.config = v["config_vars"]

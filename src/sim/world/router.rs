@@ -168,6 +168,7 @@ impl World {
                 }
             }
             ("POST", ["apps", app, "addons"]) => self.create_addon(app, b, marks.2),
+            ("PATCH", ["apps", app, "addons", key]) => self.update_addon(app, key, b),
             ("DELETE", ["apps", app, "addons", key]) => self.delete_addon(app, key),
             ("GET", ["apps", app, "addon-attachments"]) => match self.apps.get(*app) {
                 Some(_) => {
@@ -242,17 +243,16 @@ impl World {
                 }
             }
             ("GET", ["client", "v11", "databases", id, "wait_status"]) => self.wait_status(id),
-            ("GET", ["client", "v11", "databases", id]) => match self.addon_by_id(id) {
-                Some(a) if a.service() == "heroku-postgresql" => Answer::ok(json!({
-                    "addon_id": a.id, "name": a.name, "plan": a.plan,
-                    "following": a.follower_of, "leader": Value::Null,
-                    "info": [
-                        {"name": "Rows", "values": [a.rows as u64]},
-                        {"name": "Data Size", "values": [human_size(a.rows as u64 * self.timing.bytes_per_row)]},
-                    ],
-                })),
-                _ => err(404, "not_found", "Couldn't find that database."),
-            },
+            ("GET", ["client", "v11", "databases", id]) => self.database_json(id),
+            ("PUT", ["client", "v11", "databases", id, "unfollow"]) => self.unfollow(id),
+            // FACT: these live on the Data API host (heroku/cli
+            // src/lib/data/base-command.ts); the sandbox serves both APIs
+            // on one port and tells them apart by path only.
+            ("GET", ["data", "maintenances", "v1", id]) => self.get_maintenance(id),
+            ("POST", ["data", "maintenances", "v1", id, "run"]) => self.run_maintenance(id),
+            ("GET", ["data", "maintenances", "v1", id, "history"]) => {
+                self.maintenance_history(id, query)
+            }
             ("POST", ["client", "v11", "databases", id, "transfers"]) => {
                 self.create_transfer(id, b, (marks.0, marks.1, warns), corrupt)
             }

@@ -38,6 +38,7 @@ impl World {
                         "config_vars": self.config_of(&a.name),
                         "attachments": atts,
                         "database": database,
+                        "refused_writes": self.refused_of(&a.name),
                     }),
                 )
             })
@@ -45,10 +46,16 @@ impl World {
         let addons: Vec<Value> = self
             .addons
             .iter()
-            .map(|a| {
-                json!({"id": a.id, "name": a.name, "app": a.app, "plan": a.plan,
+            .enumerate()
+            .map(|(i, a)| {
+                let mut v = json!({"id": a.id, "name": a.name, "app": a.app, "plan": a.plan,
                        "state": a.state(now), "deleted": a.deleted, "url": a.url,
-                       "rows": a.rows.floor() as u64})
+                       "rows": a.rows.floor() as u64});
+                if let (Some(o), Value::Object(r)) = (v.as_object_mut(), self.repl_snapshot(i, now))
+                {
+                    o.extend(r);
+                }
+                v
             })
             .collect();
         let transfers: Vec<Value> = self
@@ -67,6 +74,7 @@ impl World {
             })
             .collect();
         json!({"now_ms": now, "apps": apps, "addons": addons, "transfers": transfers,
+               "maintenances": self.maintenances_snapshot(now),
                "requests": self.log.len()})
     }
 }
