@@ -4,8 +4,10 @@
 //! It serves the endpoints a migration uses (see `world`), with add-ons
 //! that take time to provision, attachments that own their `_URL` config
 //! vars, dynos that take time to stop and write rows while they run,
-//! transfers that take time and report progress, latency, and injected
-//! faults. Admin endpoints (no auth): `GET /__sandbox/state`,
+//! transfers that take time and report progress, followers that lag and
+//! refuse writes until an asynchronous unfollow completes, plan changes
+//! with their maintenances (fixtures/scenarios/README.md), latency, and
+//! injected faults. Admin endpoints (no auth): `GET /__sandbox/state`,
 //! `GET /__sandbox/requests`, `POST /__sandbox/faults`,
 //! `POST /__sandbox/apps/{app}/one-off/{name}/stop`,
 //! `POST /__sandbox/apps/{app}/releases/retry` (as `heroku releases:retry`).

@@ -62,6 +62,16 @@ pub(super) fn plan_in(b: &Value) -> Option<&str> {
 
 const DAY_MS: u64 = 86_400_000;
 
+/// FACT: the Data API's maintenance times look like "2019-11-07 22:00:00
+/// +0000" (heroku/cli test fixtures of data:maintenances:*).
+fn data_stamp(ms: u64) -> String {
+    stamp(ms).replacen('T', " ", 1).replace('Z', " +0000")
+}
+
+/// FACT: a window reads "Thursdays 22:00 to Fridays 02:00 UTC" (the same
+/// fixtures). GUESS: every database has this one.
+const WINDOW: &str = "Thursdays 22:00 to Fridays 02:00 UTC";
+
 impl World {
     /// The add-on's maintenance that is not over (not completed or cancelled).
     fn open_maintenance(&self, addon_id: &str, now: u64) -> Option<usize> {
@@ -280,26 +290,33 @@ impl World {
     }
 
     fn maintenance_json(&self, m: Option<&Maintenance>, a: &Addon, now: u64) -> Value {
-        let atts: Vec<&str> = self
+        // FACT (the CLI's fixtures): `attachments` are config var names
+        // ("DATABASE_URL"), `plan` the plan without the service
+        // ("standard-0"), `kind` the service.
+        let atts: Vec<String> = self
             .attachments
             .iter()
             .filter(|t| t.addon_id == a.id)
-            .map(|t| t.name.as_str())
+            .map(|t| format!("{}_URL", t.name))
             .collect();
         let app_id = self.apps.get(&a.app).map(|x| x.id.clone());
+        let plan = a.plan.split_once(':').map_or(a.plan.as_str(), |(_, p)| p);
         let addon = json!({"attachments": atts, "kind": a.service(), "name": a.name,
-                           "plan": a.plan, "uuid": a.id, "window": Value::Null});
+                           "plan": plan, "uuid": a.id, "window": WINDOW});
         let app = json!({"name": a.app, "uuid": app_id});
         let Some(m) = m else {
             // GUESS: no maintenance is a Maintenance whose status is
-            // `none` (the enum has it), the rest null.
+            // `none` (the enum has it; the CLI's fixture of one has
+            // `method: changeover`, `reason: routine_maintenance`), times
+            // null.
             return json!({"addon": addon, "app": app, "status": "none",
-                          "method": Value::Null, "reason": Value::Null,
+                          "method": "changeover", "reason": "routine_maintenance",
                           "scheduled_for": Value::Null, "required_by": Value::Null,
                           "previously_scheduled_for": Value::Null,
                           "started_at": Value::Null, "completed_at": Value::Null,
-                          "duration_seconds": Value::Null, "server_created_at": Value::Null,
-                          "window": Value::Null});
+                          "duration_seconds": Value::Null,
+                          "server_created_at": data_stamp(a.created_ms),
+                          "window": WINDOW});
         };
         let status = m.status(now);
         let done = status == "completed";
@@ -309,14 +326,14 @@ impl World {
         // two (the sandbox never runs it by itself).
         json!({"addon": addon, "app": app, "status": status,
                "method": "changeover", "reason": "plan_change",
-               "scheduled_for": stamp(m.created_ms + 7 * DAY_MS),
-               "required_by": stamp(m.created_ms + 14 * DAY_MS),
+               "scheduled_for": data_stamp(m.created_ms + 7 * DAY_MS),
+               "required_by": data_stamp(m.created_ms + 14 * DAY_MS),
                "previously_scheduled_for": Value::Null,
-               "started_at": m.started_ms.map(stamp),
-               "completed_at": done.then(|| m.ends_ms().map(stamp)).flatten(),
+               "started_at": m.started_ms.map(data_stamp),
+               "completed_at": done.then(|| m.ends_ms().map(data_stamp)).flatten(),
                "duration_seconds": done.then(|| (m.run_ms / 1000).max(1).to_string()),
-               "server_created_at": stamp(m.created_ms),
-               "window": Value::Null})
+               "server_created_at": data_stamp(m.created_ms),
+               "window": WINDOW})
     }
 
     fn data_addon(&self, key: &str) -> Result<usize, Answer> {
@@ -342,7 +359,8 @@ impl World {
         Answer::ok(self.maintenance_json(m, a, self.now_ms()))
     }
 
-    /// `POST /data/maintenances/v1/{addon_id}/run` (no body).
+    /// `POST /data/maintenances/v1/{addon_id}/run` (no body): a ready
+    /// maintenance starts running.
     pub(super) fn run_maintenance(&mut self, key: &str) -> Answer {
         let i = match self.data_addon(key) {
             Ok(i) => i,
@@ -391,8 +409,13 @@ impl World {
                 )
             }
         }
-        let m = self.maintenances[k].clone();
-        Answer::ok(self.maintenance_json(Some(&m), &self.addons[i], now))
+        // FACT: the CLI's fixture of this answer (maintenancesRunResponse)
+        // has only these four fields.
+        let m = &self.maintenances[k];
+        Answer::ok(json!({"previously_scheduled_for": Value::Null,
+                          "required_by": data_stamp(m.created_ms + 14 * DAY_MS),
+                          "scheduled_for": data_stamp(m.created_ms + 7 * DAY_MS),
+                          "window": WINDOW}))
     }
 
     /// `GET /data/maintenances/v1/{addon_id}/history?limit=N`:
@@ -447,8 +470,8 @@ impl World {
         };
         Some(format!(
             "scheduled for {}, required by {}, {state}",
-            stamp(m.created_ms + 7 * DAY_MS),
-            stamp(m.created_ms + 14 * DAY_MS)
+            data_stamp(m.created_ms + 7 * DAY_MS),
+            data_stamp(m.created_ms + 14 * DAY_MS)
         ))
     }
 }

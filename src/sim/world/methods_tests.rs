@@ -348,8 +348,12 @@ fn a_plan_change_prepares_runs_and_swaps_in_a_new_url() {
     assert_eq!(maintenance(&mut w, "pg-main")["status"], "ready");
     let r = call(&mut w, "POST", &run, Value::Null);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["status"], "running");
-    assert!(r.body["started_at"].is_string());
+    assert!(r.body["scheduled_for"].is_string());
+    let m = maintenance(&mut w, "pg-main");
+    assert_eq!(m["status"], "running");
+    assert!(m["started_at"].as_str().unwrap_or("").ends_with(" +0000"));
+    assert_eq!(m["addon"]["plan"], "standard-3");
+    assert_eq!(m["addon"]["attachments"][0], "DATABASE_URL");
     // While it runs, the dynos' writes are refused.
     w.skip(400);
     let rows_mid = addon_state(&mut w, "pg-main")["rows"].as_u64();
