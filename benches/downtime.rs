@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use pgmigrate::sim::{Sandbox, Scenario};
 
+mod common;
+use common::{check_no_crash_points, machine, median};
+
 const LATENCY_MS: u64 = 100;
 const COPY_MS: u64 = 3000;
 const DRAIN_MS: u64 = 2000;
@@ -58,6 +61,10 @@ fn one_run() -> Figures {
             "demo-app",
             "--verify",
             "none",
+            // The copy's window: the demo's Essential plans could also be
+            // changed in place (`auto` would).
+            "--method",
+            "copy",
         ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -115,30 +122,8 @@ fn one_run() -> Figures {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// Refuses to measure a binary with crash points (src/crash.rs): they
-/// exist only in builds with debug assertions, which `cargo bench` (the
-/// release profile) does not have; the binary is searched for the
-/// variable that arms them, which only the crash-point code names.
-fn check_no_crash_points() {
-    let path = env!("CARGO_BIN_EXE_pgmigrate");
-    let bytes = std::fs::read(path).expect("read the binary under test");
-    let needle = b"PGMIGRATE_CRASH_AT";
-    let found = bytes.windows(needle.len()).any(|w| w == needle);
-    assert!(
-        !found,
-        "{path} contains crash points (PGMIGRATE_CRASH_AT): benchmarks measure a release \
-         binary; run `cargo bench`, not a debug build"
-    );
-    println!("binary: {path}, no crash points (PGMIGRATE_CRASH_AT not in it)");
-}
-
 fn main() {
-    check_no_crash_points();
+    check_no_crash_points(env!("CARGO_BIN_EXE_pgmigrate"));
     let runs: usize = std::env::var("DOWNTIME_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -199,18 +184,4 @@ fn main() {
         (t - end).as_secs_f64(),
         max.as_secs()
     );
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("machine: {cpus} cores, {model}")
 }

@@ -5,6 +5,8 @@
 //! verify step in `counts` and `checksum` modes. Prints figures; asserts
 //! nothing. Run: `cargo bench --bench verify`.
 
+mod common;
+use common::machine;
 use std::time::{Duration, Instant};
 
 use pgmigrate::sim::pg::{start_copy, Backend};
@@ -86,28 +88,4 @@ fn main() {
         );
     }
     backend.cleanup();
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
-        })
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| format!("{:.0} GiB", kb / 1048576.0))
-        .unwrap_or_default();
-    format!("machine: {cpus} cores, {model}, {mem}")
 }

@@ -99,6 +99,13 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
         )];
     }
     match (j.log.direction, j.log.outcome) {
+        // In place: the add-on is the database; there is no old one.
+        (_, Outcome::Completed) if j.log.method == crate::methods::upgrade::METHOD => {
+            vec![format!(
+                "check the app: the database is on {} in place",
+                j.options.to_plan
+            )]
+        }
         (_, Outcome::Completed) => j
             .facts
             .as_ref()
@@ -112,8 +119,8 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
             .unwrap_or_default(),
         (_, Outcome::RolledBack) => vec![],
         (_, Outcome::Refused) => vec![format!(
-            "fix what Heroku reported (the create-target step's note), then: pgmigrate run --app \
-             {app} --to {}",
+            "fix what Heroku reported (the failed step's note), then: pgmigrate run --app {app} \
+             --to {}",
             j.options.to_plan
         )],
         (Direction::Rollback, _) => vec![format!("pgmigrate rollback --app {app} --confirm {app}")],
@@ -174,7 +181,11 @@ pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Pat
         source_addon: j.facts.as_ref().map(|f| f.source.name.clone()),
         source_plan: j.facts.as_ref().map(|f| f.source.plan.clone()),
         target_plan: j.options.to_plan.clone(),
-        target_addon: j.target.addon_name.clone(),
+        // An in-place change keeps the add-on: the target is the source.
+        target_addon: match (j.log.method.as_str(), j.facts.as_ref()) {
+            (crate::methods::upgrade::METHOD, Some(f)) => f.source.name.clone(),
+            _ => j.target.addon_name.clone(),
+        },
         steps,
         answers: crate::methods::answers(j),
         next_commands: next_commands(j, holder.as_ref()),

@@ -93,7 +93,7 @@ pub fn render_plan(
         })
         .collect();
     let essential_in_place =
-        method == choose::UPGRADE && crate::methods::preflight::essential_tier(&f.source.plan);
+        method == choose::UPGRADE && crate::methods::choose::essential_tier(&f.source.plan);
     s.push_str(&format!(
         "  scale    {} to zero while the app is down, then back\n",
         if running.is_empty() || essential_in_place {

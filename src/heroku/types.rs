@@ -170,7 +170,7 @@ pub struct PlanRef {
 
 /// Data API `GET /data/maintenances/v1/{addon_id}` (heroku/cli
 /// src/lib/data/types.ts `Maintenance`); only what a migration reads.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct Maintenance {
     /// `none`, `pending`, `preparing`, `ready`, `running` or `completed`.
     #[serde(default, deserialize_with = "null_default")]
@@ -187,8 +187,10 @@ pub struct Maintenance {
     pub started_at: Option<String>,
     #[serde(default)]
     pub completed_at: Option<String>,
+    /// A string in heroku/cli's types (src/lib/data/types.ts); read as
+    /// whatever comes.
     #[serde(default)]
-    pub duration_seconds: Option<f64>,
+    pub duration_seconds: Option<serde_json::Value>,
 }
 
 impl Maintenance {
@@ -376,10 +378,13 @@ impl DatabaseInfo {
     /// its leader. Heroku sends `following` and `leader` as strings; an
     /// object with a `name`, or `true`, is read the same way, defensively.
     pub fn leader_name(&self) -> Option<String> {
-        [&self.following, &self.leader]
+        // `leader` names the leader; `following` is its URL on Heroku
+        // (heroku/cli test fixtures of pg:unfollow), never shown.
+        [&self.leader, &self.following]
             .into_iter()
             .flatten()
             .find_map(|v| match v {
+                serde_json::Value::String(s) if s.contains("://") => Some("its leader".to_string()),
                 serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
                 serde_json::Value::Object(o) => Some(
                     o.get("name")

@@ -101,6 +101,17 @@ impl Source {
     }
 }
 
+/// Whether a Postgres plan is of the Essential tier, which cannot pool
+/// connections: `essential-*` and the legacy `dev`, `basic` and `mini`, by
+/// the official CLI's rule (heroku-cli-util isEssentialDatabase /
+/// isLegacyEssentialDatabase, used by `pg:connection-pooling:attach`).
+pub fn essential_tier(plan: &str) -> bool {
+    let tier = plan.split_once(':').map_or(plan, |(_, p)| p);
+    ["essential", "dev", "basic", "mini"]
+        .iter()
+        .any(|p| tier.starts_with(p))
+}
+
 /// The tier of a Postgres plan: `essential`, `standard`, `premium`,
 /// `private`, `shield`, or the legacy names.
 pub fn tier(plan: &str) -> &str {
@@ -151,8 +162,9 @@ fn drain(s: &Source) -> f64 {
     }
 }
 
-/// A copy: the drain, Heroku's rule of thumb of about 3 minutes per GB,
-/// and a few seconds of requests.
+/// A copy: the drain, Heroku's rule of thumb of about 3 minutes per GB
+/// (at least a few seconds: a transfer is queued, started and finished
+/// even for an empty database), and a few seconds of requests.
 pub fn copy_downtime(s: &Source) -> Option<f64> {
     let bytes = s.bytes?;
     Some(drain(s) + (bytes as f64 / 1e9 * 180.0).max(5.0) + 5.0)
@@ -167,9 +179,7 @@ const FOLLOWER_SWAP_S: f64 = 10.0;
 const UPGRADE_SWAP_S: f64 = 30.0;
 
 fn judge_copy(s: &Source, to: &str) -> MethodOption {
-    let why = if crate::methods::preflight::essential_tier(&s.plan)
-        != crate::methods::preflight::essential_tier(to)
-    {
+    let why = if essential_tier(&s.plan) != essential_tier(to) {
         "a Heroku Postgres transfer: the only way across tiers (Essential and the others); \
          the app is down for the whole copy"
             .to_string()
@@ -196,7 +206,7 @@ fn judge_follower(s: &Source, to: &str) -> MethodOption {
         before_downtime: None,
     };
     let (from_tier, to_tier) = (tier(&s.plan), tier(to));
-    let essential = crate::methods::preflight::essential_tier;
+    let essential = essential_tier;
     if essential(&s.plan) || essential(to) {
         return no("Essential-tier databases can neither follow nor be followed".into());
     }
@@ -255,7 +265,7 @@ fn judge_upgrade(s: &Source, to: &str) -> MethodOption {
         downtime_estimate_s: None,
         before_downtime: None,
     };
-    let essential = crate::methods::preflight::essential_tier;
+    let essential = essential_tier;
     let (from_tier, to_tier) = (tier(&s.plan), tier(to));
     if essential(&s.plan) != essential(to) {
         return no(
@@ -299,30 +309,63 @@ fn judge_upgrade(s: &Source, to: &str) -> MethodOption {
     }
 }
 
-/// Judge every method and pick one: the wanted one if possible, else the
-/// possible one with the least expected downtime (a copy of unknown size
-/// counts as the longest).
+/// Why `auto` took `method`, in words.
+fn auto_reason(methods: &[MethodOption], method: &str) -> String {
+    let why_not = |m: &str| {
+        methods
+            .iter()
+            .find(|o| o.method == m && !o.possible)
+            .map(|o| format!("no {m}: {}", o.why))
+    };
+    let own = methods
+        .iter()
+        .find(|o| o.method == method)
+        .map(|o| o.why.clone())
+        .unwrap_or_default();
+    let mut parts = vec![own];
+    match method {
+        UPGRADE => parts.extend(why_not(FOLLOWER)),
+        COPY => {
+            parts.extend(why_not(FOLLOWER));
+            parts.extend(why_not(UPGRADE));
+        }
+        _ => {}
+    }
+    parts.join("; ")
+}
+
+/// The order `auto` prefers among the possible methods: a follower (the old
+/// database stays intact until pgmigrate removes it, the cleanest way
+/// back), then the upgrade, then a copy.
+fn rank(method: &str) -> u8 {
+    match method {
+        FOLLOWER => 0,
+        UPGRADE => 1,
+        _ => 2,
+    }
+}
+
+/// Judge every method and pick one: the wanted one if possible; for
+/// `auto`, the first possible of follower, upgrade and copy, which is the
+/// one with the least expected downtime for any but a tiny database.
 pub fn choose(s: &Source, to: &str, wanted: Wanted) -> Result<Choice, (String, Choice)> {
     let methods = vec![
         judge_copy(s, to),
         judge_follower(s, to),
         judge_upgrade(s, to),
     ];
+    // The low-downtime methods first, whatever the size: their downtime
+    // does not grow with the database, a copy's does (and for a database
+    // small enough that the estimates meet, a copy's is the less certain).
     let best = methods
         .iter()
         .filter(|m| m.possible)
-        .min_by(|a, b| {
-            let d = |m: &MethodOption| m.downtime_estimate_s.unwrap_or(f64::INFINITY);
-            d(a).total_cmp(&d(b))
-        })
+        .min_by_key(|m| rank(m.method))
         .cloned()
         .unwrap_or_else(|| methods[0].clone());
     let auto = Choice {
         method: best.method,
-        why: format!(
-            "{}: the least expected downtime of the methods possible here ({})",
-            best.method, best.why
-        ),
+        why: format!("{}: {}", best.method, auto_reason(&methods, best.method)),
         methods: methods.clone(),
     };
     if wanted == Wanted::Auto {
@@ -460,6 +503,27 @@ mod tests {
         assert_eq!(at(&s, FOLLOWER), f1);
         assert_eq!(at(&s, UPGRADE), u1);
         assert!(at(&s, COPY) > c1 * 10.0);
-        assert!(f1 < u1 && u1 < c1);
+        assert!(f1 < u1 && f1 <= c1);
+    }
+
+    #[test]
+    fn essential_tier_follows_the_official_cli() {
+        for plan in [
+            "heroku-postgresql:essential-0",
+            "essential-2",
+            "heroku-postgresql:mini",
+            "basic",
+            "heroku-postgresql:dev",
+        ] {
+            assert!(essential_tier(plan), "{plan}");
+        }
+        for plan in [
+            "heroku-postgresql:standard-0",
+            "premium-0",
+            "heroku-postgresql:private-2",
+            "shield-0",
+        ] {
+            assert!(!essential_tier(plan), "{plan}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use crate::error::{describe_api, Error};
 use crate::heroku::types::{POOL_ATTACHMENT, POOL_NAMESPACE};
 use crate::heroku::{ApiError, Client};
 use crate::journal::{AddonRecord, Facts, PoolRecord, ProcessRecord, RunOptions};
+use crate::methods::choose::essential_tier;
 use crate::methods::outputs::id;
 use crate::methods::Def;
 use crate::secrets::fingerprint;
@@ -349,17 +350,6 @@ pub fn summary(j: &crate::journal::Journal) -> String {
     )
 }
 
-/// Whether a Postgres plan is of the Essential tier, which cannot pool
-/// connections: `essential-*` and the legacy `dev`, `basic` and `mini`, by
-/// the official CLI's rule (heroku-cli-util isEssentialDatabase /
-/// isLegacyEssentialDatabase, used by `pg:connection-pooling:attach`).
-pub fn essential_tier(plan: &str) -> bool {
-    let tier = plan.split_once(':').map_or(plan, |(_, p)| p);
-    ["essential", "dev", "basic", "mini"]
-        .iter()
-        .any(|p| tier.starts_with(p))
-}
-
 /// The app pools connections to the database through
 /// `DATABASE_CONNECTION_POOL` and the target plan cannot pool: the pooler
 /// could not follow the database, and the run would fail after DATABASE
@@ -422,31 +412,5 @@ fn preflight_api_error(app: &str, context: &str, source: ApiError) -> Error {
             context: format!("preflight failed while {context}"),
             source: Box::new(source),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::essential_tier;
-
-    #[test]
-    fn essential_tier_follows_the_official_cli() {
-        for plan in [
-            "heroku-postgresql:essential-0",
-            "essential-2",
-            "heroku-postgresql:mini",
-            "basic",
-            "heroku-postgresql:dev",
-        ] {
-            assert!(essential_tier(plan), "{plan}");
-        }
-        for plan in [
-            "heroku-postgresql:standard-0",
-            "premium-0",
-            "heroku-postgresql:private-2",
-            "shield-0",
-        ] {
-            assert!(!essential_tier(plan), "{plan}");
-        }
     }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod changeover;
 pub mod crash;
 pub mod schema;
 

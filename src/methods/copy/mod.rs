@@ -64,22 +64,6 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
     }
 }
 
-/// The expected downtime of a migration: the dynos' drain (up to 30 s),
-/// the copy at Heroku's rule of thumb of about 3 minutes per GB, and a few
-/// seconds of requests. `None` when the size is unknown.
-pub fn expected_downtime(facts: &crate::journal::Facts) -> Option<std::time::Duration> {
-    let bytes = facts.source_bytes?;
-    let drain = if crate::steps::running_types(facts).is_empty() {
-        0.0
-    } else {
-        30.0
-    };
-    let copy = bytes as f64 / 1e9 * 180.0;
-    Some(std::time::Duration::from_secs_f64(
-        drain + copy.max(5.0) + 5.0,
-    ))
-}
-
 /// `start-copy` and `wait-copy`: the transfer, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {

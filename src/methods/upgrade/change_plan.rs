@@ -199,15 +199,55 @@ fn change_back(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, St
     }
     if super::in_place_essential(&j) {
         wait_for_plan(ctx, io, &j, &f.source.plan)?;
+        return Ok(Undone::Done(format!(
+            "{} is on {} again",
+            f.source.name, f.source.plan
+        )));
     }
-    Ok(Undone::Done(format!(
-        "{} is on {} again{}",
-        f.source.name,
-        f.source.plan,
-        if super::in_place_essential(&j) {
-            ""
-        } else {
-            " (Heroku cancels the replacement it prepared)"
+    // Heroku is expected to drop the replacement it prepared (not
+    // documented): look, for a while, and say what was seen.
+    let start = Instant::now();
+    loop {
+        let m = ctx
+            .client
+            .maintenance(&f.source.id)
+            .map_err(|e| read_error(&e))?;
+        io.polled();
+        if !matches!(m.status.as_str(), "pending" | "preparing" | "ready") {
+            return Ok(Undone::Done(format!(
+                "{} is on {} again; Heroku no longer lists the prepared replacement \
+                 (maintenance {})",
+                f.source.name, f.source.plan, m.status
+            )));
         }
-    )))
+        if start.elapsed() > CANCEL_WAIT {
+            ctx.warn(format!(
+                "{} is on {} again, but Heroku still lists a maintenance {} after {}: check \
+                 it with `heroku data:maintenances:info {} --app {}` before it runs",
+                f.source.name,
+                f.source.plan,
+                m.status,
+                humantime::format_duration(CANCEL_WAIT),
+                f.source.name,
+                j.app
+            ));
+            return Ok(Undone::Done(format!(
+                "{} is on {} again; a maintenance is still listed ({})",
+                f.source.name, f.source.plan, m.status
+            )));
+        }
+        ctx.waiting(
+            io.step(),
+            format!(
+                "Heroku to drop the prepared replacement (maintenance {})",
+                m.status
+            ),
+            start.elapsed(),
+        );
+        io.pause(steps::backoff_poll(start.elapsed(), ctx.settings.poll_cap))?;
+    }
 }
+
+/// How long rollback looks for Heroku to drop a prepared replacement once
+/// the plan is changed back.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -23,8 +23,8 @@ pub mod swap;
 
 use crate::engine::{NoReturn, Plan};
 use crate::journal::Journal;
+use crate::methods::choose::essential_tier;
 use crate::methods::outputs::id;
-use crate::methods::preflight::essential_tier;
 use crate::methods::steps::{maintenance, rebind, scale};
 use crate::methods::{preflight, Ctx, Def};
 
