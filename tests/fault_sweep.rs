@@ -17,6 +17,12 @@
 //! Rollbacks (of a finished run, with --force) are swept the same way
 //! with lost responses and outages, and must end with the app as it was.
 //!
+//! The same sweeps run over the follower changeover and the in-place
+//! upgrade of a Standard database (`methods` scenario): lost responses,
+//! outages and kills at every request, each ending as an uninterrupted run
+//! of that method leaves the app (one follower, never two; the plan changed
+//! in place; no row lost, no write refused).
+//!
 //! Faults: the connection dropped before the request acts, a lost response
 //! (it acts, the answer never comes), an answer slower than the request
 //! timeout, a 429 without Retry-After, and an outage (503 from that
@@ -27,9 +33,94 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use common::changeover::{assert_followed_over, assert_restored, assert_upgraded};
 use common::crash::{assert_completed, assert_rolled_back, pgmigrate_addons, run_args, APP};
 use common::{shape, Env};
 use pgmigrate::sim::{Fault, FaultAction};
+use serde_json::Value;
+
+/// What is migrated, how, and what its end must look like.
+struct Subject {
+    scenario: &'static str,
+    app: &'static str,
+    method: &'static str,
+    run: &'static [&'static str],
+    rollback: &'static [&'static str],
+    completed: fn(&Env, &Value, &str),
+    rolled_back: fn(&Env, &Value, &str),
+}
+
+impl Subject {
+    fn env(&self) -> Env {
+        self.env_with(common::scenario(self.scenario))
+    }
+    fn env_with(&self, s: pgmigrate::sim::Scenario) -> Env {
+        let mut env = Env::with(s);
+        env.method = Some(self.method);
+        env
+    }
+    fn resume(&self) -> Vec<&'static str> {
+        vec!["resume", "-a", self.app, "--confirm", self.app]
+    }
+}
+
+const CRASH_RUN: [&str; 7] = ["run", "-a", APP, "--confirm", APP, "--to", "premium-0"];
+
+/// The copy of the crash scenario's app.
+const COPY: Subject = Subject {
+    scenario: "crash",
+    app: APP,
+    method: "copy",
+    run: &CRASH_RUN,
+    rollback: &ROLLBACK,
+    completed: assert_completed,
+    rolled_back: assert_rolled_back,
+};
+
+const STD: &str = "std-app";
+const STD_OLD: &str = "postgresql-std-old";
+const STD_RUN: [&str; 7] = ["run", "-a", STD, "--confirm", STD, "--to", "standard-2"];
+const STD_ROLLBACK: [&str; 6] = ["rollback", "-a", STD, "--confirm", STD, "--force"];
+
+const FOLLOWER: Subject = Subject {
+    scenario: "methods",
+    app: STD,
+    method: "follower",
+    run: &STD_RUN,
+    rollback: &STD_ROLLBACK,
+    completed: |env, before, label| assert_followed_over(env, STD, STD_OLD, before, label),
+    rolled_back: |env, before, label| {
+        assert_restored(
+            env,
+            STD,
+            STD_OLD,
+            "heroku-postgresql:standard-0",
+            before,
+            label,
+        )
+    },
+};
+
+const UPGRADE: Subject = Subject {
+    scenario: "methods",
+    app: STD,
+    method: "upgrade",
+    run: &STD_RUN,
+    rollback: &STD_ROLLBACK,
+    completed: |env, before, label| {
+        assert_upgraded(
+            env,
+            STD,
+            STD_OLD,
+            "heroku-postgresql:standard-2",
+            before,
+            label,
+        )
+    },
+    // A finished upgrade cannot be rolled back (the old server is gone):
+    // its rollbacks are not swept.
+    rolled_back: |_, _, label| panic!("{label}: an upgrade is not rolled back"),
+};
 
 fn fault_at(n: u32, times: u32, action: FaultAction) -> Fault {
     Fault {
@@ -91,25 +182,26 @@ const ROLLBACK: [&str; 6] = ["rollback", "-a", APP, "--confirm", APP, "--force"]
 /// Run `verb` with `fault`, then finish the way the message says. Returns
 /// whether the fault was hit at all (a run may make fewer requests than the
 /// fault-free one it was counted on) and the first exit status.
-fn case(verb: Verb, fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
-    let mut s = common::scenario("crash");
+fn case(sub: &Subject, verb: Verb, fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
+    let mut s = common::scenario(sub.scenario);
     if let Verb::Run = verb {
         s.faults.push(fault.clone());
     }
-    let env = Env::with(s);
-    let before = env.app(APP);
+    let env = sub.env_with(s);
+    let app = sub.app;
+    let before = env.app(app);
     let args: Vec<&str> = match verb {
-        Verb::Run => run_args(),
+        Verb::Run => sub.run.to_vec(),
         Verb::Rollback => {
-            env.run(&run_args()).ok();
+            env.run(sub.run).ok();
             common::settle();
             env.sandbox.add_fault(fault);
-            ROLLBACK.to_vec()
+            sub.rollback.to_vec()
         }
     };
     let again: Vec<&str> = match verb {
-        Verb::Run => vec!["resume", "-a", APP, "--confirm", APP],
-        Verb::Rollback => ROLLBACK.to_vec(),
+        Verb::Run => sub.resume(),
+        Verb::Rollback => sub.rollback.to_vec(),
     };
     let out = with_budgets(&env, budget, &args);
     let hit = env.sandbox.faults_fired() > 0;
@@ -123,13 +215,13 @@ fn case(verb: Verb, fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
             common::settle();
             let state = env.state();
             assert_eq!(
-                shape(&state["apps"][APP]),
+                shape(&state["apps"][app]),
                 shape(&before),
                 "{label}: exit 1 must leave the app as it was\n{out}"
             );
             assert!(pgmigrate_addons(&state).is_empty(), "{label}: no add-on");
             env.sandbox.clear_faults();
-            env.run(&run_args()).ok();
+            env.run(sub.run).ok();
         }
         // The live check before a rollback failed: nothing was undone yet.
         (Verb::Rollback, 1) => {
@@ -138,7 +230,7 @@ fn case(verb: Verb, fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
             env.run(&again).ok();
         }
         (_, 3) => {
-            out.stderr_has(&format!("pgmigrate {} --app crash-app", again[0]));
+            out.stderr_has(&format!("pgmigrate {} --app {app}", again[0]));
             if let Verb::Rollback = verb {
                 assert!(
                     !out.stderr.contains("pgmigrate resume"),
@@ -152,35 +244,49 @@ fn case(verb: Verb, fault: Fault, budget: Budget, label: &str) -> (bool, i32) {
     }
     common::settle();
     match verb {
-        Verb::Run => assert_completed(&env, &before, label),
-        Verb::Rollback => assert_rolled_back(&env, &before, label),
+        Verb::Run => (sub.completed)(&env, &before, label),
+        Verb::Rollback => (sub.rolled_back)(&env, &before, label),
     }
     (hit, out.code)
 }
 
 /// How many requests `verb` makes without faults.
-fn requests_of_a_clean(verb: Verb) -> u32 {
-    let env = Env::new("crash");
-    env.run(&run_args()).ok();
+fn requests_of_a_clean(sub: &Subject, verb: Verb) -> u32 {
+    let env = sub.env();
+    env.run(sub.run).ok();
     let ran = env.sandbox.requests().len();
     if let Verb::Rollback = verb {
         common::settle();
-        env.run(&ROLLBACK).ok();
+        env.run(sub.rollback).ok();
         return (env.sandbox.requests().len() - ran) as u32;
     }
     ran as u32
 }
 
 /// Every case of `faults` at every request number, on a few threads.
-fn sweep(verb: Verb, name: &str, budget: Budget, faults: &(dyn Fn(u32) -> Fault + Sync)) {
-    sweep_with(verb, name, &|i, label| case(verb, faults(i), budget, label));
+fn sweep(
+    sub: &Subject,
+    verb: Verb,
+    name: &str,
+    budget: Budget,
+    faults: &(dyn Fn(u32) -> Fault + Sync),
+) {
+    sweep_with(sub, verb, name, &|i, label| {
+        case(sub, verb, faults(i), budget, label)
+    });
 }
 
 /// Run `one(i, label)` for every request number i of a clean `verb`, on a
 /// few threads; report every failure, how many cases reached their
 /// request, and the exit statuses seen.
-fn sweep_with(verb: Verb, name: &str, one: &(dyn Fn(u32, &str) -> (bool, i32) + Sync)) {
-    let n = requests_of_a_clean(verb);
+fn sweep_with(
+    sub: &Subject,
+    verb: Verb,
+    name: &str,
+    one: &(dyn Fn(u32, &str) -> (bool, i32) + Sync),
+) {
+    let n = requests_of_a_clean(sub, verb);
+    let name = format!("{} {name}", sub.method);
     let next = AtomicUsize::new(1);
     let hits = AtomicUsize::new(0);
     let codes = Mutex::new(std::collections::BTreeMap::<i32, u32>::new());
@@ -229,28 +335,28 @@ fn sweep_with(verb: Verb, name: &str, one: &(dyn Fn(u32, &str) -> (bool, i32) + 
 
 #[test]
 fn a_connection_dropped_before_any_request_acts() {
-    sweep(Verb::Run, "drop", Budget::Absorbs, &|i| {
+    sweep(&COPY, Verb::Run, "drop", Budget::Absorbs, &|i| {
         fault_at(i, 1, FaultAction::Drop)
     });
 }
 
 #[test]
 fn a_lost_response_to_any_request() {
-    sweep(Verb::Run, "lost response", Budget::Absorbs, &|i| {
+    sweep(&COPY, Verb::Run, "lost response", Budget::Absorbs, &|i| {
         fault_at(i, 1, FaultAction::DropAfterApply)
     });
 }
 
 #[test]
 fn an_answer_slower_than_the_timeout_to_any_request() {
-    sweep(Verb::Run, "slow answer", Budget::Absorbs, &|i| {
+    sweep(&COPY, Verb::Run, "slow answer", Budget::Absorbs, &|i| {
         fault_at(i, 1, FaultAction::Hang { ms: 2500 })
     });
 }
 
 #[test]
 fn a_rate_limit_at_any_request() {
-    sweep(Verb::Run, "429", Budget::Absorbs, &|i| {
+    sweep(&COPY, Verb::Run, "429", Budget::Absorbs, &|i| {
         fault_at(
             i,
             1,
@@ -266,12 +372,13 @@ fn a_rate_limit_at_any_request() {
 
 #[test]
 fn an_outage_from_any_request_on() {
-    sweep(Verb::Run, "outage", Budget::Exhausted, &outage_from);
+    sweep(&COPY, Verb::Run, "outage", Budget::Exhausted, &outage_from);
 }
 
 #[test]
 fn a_lost_response_to_any_request_of_a_rollback() {
     sweep(
+        &COPY,
         Verb::Rollback,
         "rollback, lost response",
         Budget::Absorbs,
@@ -282,6 +389,7 @@ fn a_lost_response_to_any_request_of_a_rollback() {
 #[test]
 fn an_outage_from_any_request_of_a_rollback_on() {
     sweep(
+        &COPY,
         Verb::Rollback,
         "rollback, outage",
         Budget::Exhausted,
@@ -318,20 +426,21 @@ fn kill_in_flight(env: &Env, args: &[&str], n: u32) -> bool {
 
 /// Kill a run with its `n`-th request in flight, then finish it the way
 /// `then` says: `resume`, or `rollback`.
-fn killed_case(then: Verb, n: u32, label: &str) -> (bool, i32) {
-    let env = Env::new("crash");
-    let before = env.app(APP);
-    let hit = kill_in_flight(&env, &run_args(), n);
+fn killed_case(sub: &Subject, then: Verb, n: u32, label: &str) -> (bool, i32) {
+    let env = sub.env();
+    let app = sub.app;
+    let before = env.app(app);
+    let hit = kill_in_flight(&env, sub.run, n);
     common::settle();
     // A run killed during its preflight has no journal: it changed nothing
     // and is simply run again.
-    let out = match (then, !env.journal_paths(APP).is_empty()) {
-        (Verb::Run, true) => env.run(&["resume", "-a", APP, "--confirm", APP]),
-        (Verb::Run, false) => env.run(&run_args()),
-        (Verb::Rollback, true) => env.run(&ROLLBACK),
+    let out = match (then, !env.journal_paths(app).is_empty()) {
+        (Verb::Run, true) => env.run(&sub.resume()),
+        (Verb::Run, false) => env.run(sub.run),
+        (Verb::Rollback, true) => env.run(sub.rollback),
         (Verb::Rollback, false) => {
             // Killed in preflight: nothing was changed, nothing to undo.
-            assert_eq!(shape(&env.app(APP)), shape(&before), "{label}");
+            assert_eq!(shape(&env.app(app)), shape(&before), "{label}");
             assert!(pgmigrate_addons(&env.state()).is_empty(), "{label}");
             return (hit, 0);
         }
@@ -339,30 +448,30 @@ fn killed_case(then: Verb, n: u32, label: &str) -> (bool, i32) {
     assert_eq!(out.code, 0, "{label}\n{out}");
     common::settle();
     match then {
-        Verb::Run => assert_completed(&env, &before, label),
-        Verb::Rollback => assert_rolled_back(&env, &before, label),
+        Verb::Run => (sub.completed)(&env, &before, label),
+        Verb::Rollback => (sub.rolled_back)(&env, &before, label),
     }
     (hit, out.code)
 }
 
 #[test]
 fn killed_with_any_request_in_flight_then_resumed() {
-    sweep_with(Verb::Run, "killed, resumed", &|i, label| {
-        killed_case(Verb::Run, i, label)
+    sweep_with(&COPY, Verb::Run, "killed, resumed", &|i, label| {
+        killed_case(&COPY, Verb::Run, i, label)
     });
 }
 
 #[test]
 fn killed_with_any_request_in_flight_then_rolled_back() {
-    sweep_with(Verb::Run, "killed, rolled back", &|i, label| {
-        killed_case(Verb::Rollback, i, label)
+    sweep_with(&COPY, Verb::Run, "killed, rolled back", &|i, label| {
+        killed_case(&COPY, Verb::Rollback, i, label)
     });
 }
 
 #[test]
 fn a_rollback_killed_with_any_request_in_flight_then_run_again() {
-    sweep_with(Verb::Rollback, "rollback killed", &|i, label| {
-        let env = Env::new("crash");
+    sweep_with(&COPY, Verb::Rollback, "rollback killed", &|i, label| {
+        let env = COPY.env();
         let before = env.app(APP);
         env.run(&run_args()).ok();
         common::settle();
@@ -373,5 +482,78 @@ fn a_rollback_killed_with_any_request_in_flight_then_run_again() {
         common::settle();
         assert_rolled_back(&env, &before, label);
         (hit, out.code)
+    });
+}
+
+// The follower changeover and the in-place upgrade: every request of a
+// run lost, every request the start of an outage, every request in flight
+// when the process is killed.
+
+#[test]
+fn a_follower_changeover_with_a_lost_response_to_any_request() {
+    sweep(
+        &FOLLOWER,
+        Verb::Run,
+        "lost response",
+        Budget::Absorbs,
+        &|i| fault_at(i, 1, FaultAction::DropAfterApply),
+    );
+}
+
+#[test]
+fn a_follower_changeover_with_an_outage_from_any_request_on() {
+    sweep(
+        &FOLLOWER,
+        Verb::Run,
+        "outage",
+        Budget::Exhausted,
+        &outage_from,
+    );
+}
+
+#[test]
+fn a_follower_changeover_killed_with_any_request_in_flight_then_resumed() {
+    sweep_with(&FOLLOWER, Verb::Run, "killed, resumed", &|i, label| {
+        killed_case(&FOLLOWER, Verb::Run, i, label)
+    });
+}
+
+#[test]
+fn a_follower_changeover_rolled_back_with_a_lost_response_to_any_request() {
+    sweep(
+        &FOLLOWER,
+        Verb::Rollback,
+        "rollback, lost response",
+        Budget::Absorbs,
+        &|i| fault_at(i, 1, FaultAction::DropAfterApply),
+    );
+}
+
+#[test]
+fn an_upgrade_with_a_lost_response_to_any_request() {
+    sweep(
+        &UPGRADE,
+        Verb::Run,
+        "lost response",
+        Budget::Absorbs,
+        &|i| fault_at(i, 1, FaultAction::DropAfterApply),
+    );
+}
+
+#[test]
+fn an_upgrade_with_an_outage_from_any_request_on() {
+    sweep(
+        &UPGRADE,
+        Verb::Run,
+        "outage",
+        Budget::Exhausted,
+        &outage_from,
+    );
+}
+
+#[test]
+fn an_upgrade_killed_with_any_request_in_flight_then_resumed() {
+    sweep_with(&UPGRADE, Verb::Run, "killed, resumed", &|i, label| {
+        killed_case(&UPGRADE, Verb::Run, i, label)
     });
 }

@@ -12,7 +12,7 @@ fn check_all(env: &Env, schema: &PlatformSchema) -> usize {
     let mut checked = 0;
     for r in env.mutations() {
         let body = r.body.clone().unwrap_or(serde_json::Value::Null);
-        if r.path.starts_with("/client/") {
+        if r.path.starts_with("/client/") || r.path.starts_with("/data/") {
             // The Data API is not in the Platform schema: check the
             // transfer body's shape by hand.
             if r.path.ends_with("/transfers") {
@@ -98,4 +98,44 @@ fn every_body_sent_validates_against_the_platform_schema() {
         .ok();
     let n = check_all(&env, &schema);
     assert!(n >= 12, "checked {n} bodies");
+}
+
+#[test]
+fn the_bodies_of_a_follower_changeover_and_an_upgrade_validate_too() {
+    let schema = PlatformSchema::load();
+    for method in ["follower", "upgrade"] {
+        let mut env = Env::new("methods");
+        env.method = Some(method);
+        env.run(&[
+            "run",
+            "-a",
+            "std-app",
+            "--confirm",
+            "std-app",
+            "--to",
+            "standard-2",
+        ])
+        .ok();
+        let n = check_all(&env, &schema);
+        assert!(n >= 6, "{method}: checked {n} bodies");
+        let sent = |verb: &str, path: &str| {
+            env.mutations()
+                .into_iter()
+                .find(|r| r.method == verb && r.path.starts_with(path))
+                .and_then(|r| r.body)
+        };
+        match method {
+            // The follower's creation carries config.follow, a string.
+            "follower" => {
+                let body = sent("POST", "/apps/std-app/addons").expect("created");
+                assert_eq!(body["config"]["follow"], "DATABASE", "{body:#}");
+            }
+            // The plan change is `{"plan": "..."}`, checked above against
+            // the add-on Update link.
+            _ => {
+                let body = sent("PATCH", "/apps/std-app/addons/").expect("changed");
+                assert_eq!(body["plan"], "heroku-postgresql:standard-2");
+            }
+        }
+    }
 }

@@ -17,8 +17,8 @@ use super::error::ApiError;
 use super::transport::{Client, NEWEST_RELEASES_RANGE};
 use super::types::{
     Addon, App, Attachment, CreateAddon, CreateAttachment, CreateTransfer, Credential,
-    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Maintenance, Plan, PlanRef,
-    Release, Transfer, UpdateAddon, WaitStatus,
+    DatabaseInfo, Dyno, Formation, FormationBatch, FormationUpdate, Maintenance, Plan, Release,
+    Transfer, UpdateAddon, WaitStatus,
 };
 
 impl Client {
@@ -290,14 +290,13 @@ impl Client {
         .map(drop)
     }
 
-    /// `PATCH /apps/{app}/addons/{addon}` with `{"plan": {"name": plan}}`,
-    /// as `heroku addons:upgrade` sends it (src/commands/addons/upgrade.ts).
+    /// `PATCH /apps/{app}/addons/{addon}` with `{"plan": plan}` (the
+    /// schema's add-on Update link), as `heroku addons:upgrade` changes a
+    /// plan (src/commands/addons/upgrade.ts).
     /// Retried only on 429 (the caller reads the add-on back).
     pub fn change_plan(&self, app: &str, addon: &str, plan: &str) -> Result<Addon, ApiError> {
         let body = UpdateAddon {
-            plan: PlanRef {
-                name: plan.to_string(),
-            },
+            plan: plan.to_string(),
         };
         let call = Call::new("PATCH", Api::Platform, &["apps", app, "addons", addon])
             .retry(Retry::RateLimitOnly)

@@ -157,15 +157,13 @@ pub struct CreateAddon {
 }
 
 /// The body of `PATCH /apps/{app}/addons/{addon}` (`heroku
-/// addons:upgrade`): the plan to change to.
+/// addons:upgrade`): the plan to change to. The Platform API schema's
+/// add-on Update link takes `plan` as a plan identity (an id or a name,
+/// a string), which is sent; the official CLI sends `{"name": ...}`, which
+/// Heroku also accepts.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpdateAddon {
-    pub plan: PlanRef,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanRef {
-    pub name: String,
+    pub plan: String,
 }
 
 /// Data API `GET /data/maintenances/v1/{addon_id}` (heroku/cli
