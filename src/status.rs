@@ -99,24 +99,7 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
         )];
     }
     match (j.log.direction, j.log.outcome) {
-        // In place: the add-on is the database; there is no old one.
-        (_, Outcome::Completed) if j.log.method == crate::methods::upgrade::METHOD => {
-            vec![format!(
-                "check the app: the database is on {} in place",
-                j.options.to_plan
-            )]
-        }
-        (_, Outcome::Completed) => j
-            .facts
-            .as_ref()
-            .map(|f| {
-                vec![format!(
-                    "check the app, then remove the old database: heroku addons:destroy {} \
-                     --app {app}",
-                    f.source.name
-                )]
-            })
-            .unwrap_or_default(),
+        (_, Outcome::Completed) => crate::methods::after_completion(j),
         (_, Outcome::RolledBack) => vec![],
         (_, Outcome::Refused) => vec![format!(
             "fix what Heroku reported (the failed step's note), then: pgmigrate run --app {app} \
@@ -181,11 +164,7 @@ pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Pat
         source_addon: j.facts.as_ref().map(|f| f.source.name.clone()),
         source_plan: j.facts.as_ref().map(|f| f.source.plan.clone()),
         target_plan: j.options.to_plan.clone(),
-        // An in-place change keeps the add-on: the target is the source.
-        target_addon: match (j.log.method.as_str(), j.facts.as_ref()) {
-            (crate::methods::upgrade::METHOD, Some(f)) => f.source.name.clone(),
-            _ => j.target.addon_name.clone(),
-        },
+        target_addon: crate::methods::target_name(j),
         steps,
         answers: crate::methods::answers(j),
         next_commands: next_commands(j, holder.as_ref()),

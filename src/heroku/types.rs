@@ -288,6 +288,10 @@ pub struct DatabaseInfo {
     /// no CLI code reads it, so it is only ever a second opinion).
     #[serde(default, rename = "is_in_recovery")]
     pub in_recovery: Option<bool>,
+    /// The transaction the server is at (heroku/cli src/lib/pg/types.ts;
+    /// no CLI code reads it): on a follower, how far it has replayed.
+    #[serde(default)]
+    pub current_transaction: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -336,6 +340,15 @@ impl DatabaseInfo {
             .filter(|c| *c != ',')
             .collect();
         digits.parse().ok()
+    }
+
+    /// `current_transaction` as a number, when it is one.
+    pub fn transaction(&self) -> Option<u64> {
+        match self.current_transaction.as_ref()? {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
     }
 
     /// `Fork/Follow` as pg:info shows it: "Available", "Unsupported",

@@ -316,6 +316,32 @@ pub fn answers(j: &Journal) -> answers::Answers {
     }
 }
 
+/// The name of the add-on the run moves the database to: the one it
+/// creates, or for an in-place change the source itself.
+pub fn target_name(j: &Journal) -> String {
+    match (j.log.method.as_str(), j.facts.as_ref()) {
+        (upgrade::METHOD, Some(f)) => f.source.name.clone(),
+        _ => j.target.addon_name.clone(),
+    }
+}
+
+/// What to do once a run has completed.
+pub fn after_completion(j: &Journal) -> Vec<String> {
+    let app = &j.app;
+    match (j.log.method.as_str(), j.facts.as_ref()) {
+        // In place: the add-on is the database; there is no old one.
+        (upgrade::METHOD, _) => vec![format!(
+            "check the app: the database is on {} in place",
+            j.options.to_plan
+        )],
+        (_, Some(f)) => vec![format!(
+            "check the app, then remove the old database: heroku addons:destroy {} --app {app}",
+            f.source.name
+        )],
+        (_, None) => vec![],
+    }
+}
+
 /// "on" or "off".
 pub fn on_off(b: bool) -> &'static str {
     if b {

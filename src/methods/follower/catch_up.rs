@@ -66,24 +66,102 @@ fn follower_id(j: &Journal) -> Result<String, StepError> {
         .ok_or_else(|| StepError::Definite("the follower's add-on id is not known".into()))
 }
 
+/// Reads in a row without any lag figure after which the wait goes on
+/// without one (see [`Tally`]).
+pub const UNKNOWN_READS: u32 = 5;
+
+/// What the reads so far say.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    zeros: u32,
+    unknown: u32,
+}
+
+/// The verdict of one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Wait,
+    CaughtUp,
+    /// Heroku gives no lag figure at all (neither `Behind By` nor the
+    /// transactions): go on, relying on what follows. With writers stopped
+    /// the unfollow replays everything the leader has before the database
+    /// turns writable, and `wait-writable` waits for that; while the app
+    /// runs, the final catch-up comes later anyway.
+    NoFigure,
+}
+
+impl Tally {
+    /// Account for one read: `behind` commits, or `None` when unknown.
+    pub fn read(&mut self, stopped: bool, behind: Option<u64>) -> Verdict {
+        match behind {
+            Some(n) => {
+                self.unknown = 0;
+                if !stopped {
+                    return if n <= RUNNING_LAG_COMMITS {
+                        Verdict::CaughtUp
+                    } else {
+                        Verdict::Wait
+                    };
+                }
+                if n == 0 {
+                    self.zeros += 1;
+                } else {
+                    self.zeros = 0;
+                }
+                if self.zeros >= ZERO_READS {
+                    Verdict::CaughtUp
+                } else {
+                    Verdict::Wait
+                }
+            }
+            None => {
+                self.zeros = 0;
+                self.unknown += 1;
+                if self.unknown >= UNKNOWN_READS {
+                    Verdict::NoFigure
+                } else {
+                    Verdict::Wait
+                }
+            }
+        }
+    }
+}
+
+/// How far behind the follower is: `Behind By`, else its leader's
+/// transaction minus its own when Heroku reports both; `None` if neither.
+fn behind(ctx: &Ctx<'_>, j: &Journal, db: &DatabaseInfo) -> Result<Option<u64>, StepError> {
+    if let Some(n) = db.behind_by() {
+        return Ok(Some(n));
+    }
+    let Some(mine) = db.transaction() else {
+        return Ok(None);
+    };
+    let leader = crate::methods::facts(j)?.source.id.clone();
+    let theirs = ctx
+        .client
+        .database(&leader)
+        .map_err(|e| read_error(&e))?
+        .transaction();
+    Ok(theirs.map(|t| t.saturating_sub(mine)))
+}
+
 fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Done, StepError> {
     let id = follower_id(io.journal())?;
-    let app = io.journal().app.clone();
+    let j = io.journal().clone();
+    let app = j.app.clone();
     let start = Instant::now();
     let timeout = if stopped {
         ctx.settings.final_catch_up_timeout
     } else {
         ctx.settings.catch_up_timeout
     };
-    let mut zeros = 0;
+    let mut tally = Tally::default();
     let mut reads = 0;
     loop {
         let db: DatabaseInfo = ctx.client.database(&id).map_err(|e| read_error(&e))?;
         io.polled();
         reads += 1;
-        let behind = db.behind_by();
-        let following = db.is_following();
-        if !following {
+        if !db.is_following() {
             // Only pgmigrate unfollows, after this step: a follower that no
             // longer follows was unfollowed or failed over by someone else,
             // and may have missed commits.
@@ -93,46 +171,53 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Do
                  with `heroku pg:info --app {app}`; `pgmigrate rollback --app {app}` removes it"
             )));
         }
-        let done = match (stopped, behind) {
-            (false, Some(n)) => n <= RUNNING_LAG_COMMITS,
-            (true, Some(0)) => {
-                zeros += 1;
-                zeros >= ZERO_READS
-            }
-            (true, _) => {
-                zeros = 0;
-                false
-            }
-            (false, None) => false,
+        let behind = behind(ctx, &j, &db)?;
+        let lag = Lag {
+            behind_by: behind,
+            reads,
         };
-        if done {
-            let words = if stopped {
-                format!(
-                    "the follower has replayed every commit ({ZERO_READS} reads of Behind By 0 \
-                     with the app stopped) after {}",
-                    humantime::format_duration(round(start.elapsed()))
-                )
-            } else {
-                format!(
-                    "the follower is {} commit(s) behind while the app runs, after {}",
-                    behind.unwrap_or(0),
-                    humantime::format_duration(round(start.elapsed()))
-                )
-            };
-            return Ok(Done::with(
-                words,
-                &Lag {
-                    behind_by: behind,
-                    reads,
-                },
-            ));
+        let elapsed = round(start.elapsed());
+        match tally.read(stopped, behind) {
+            Verdict::CaughtUp if stopped => {
+                return Ok(Done::with(
+                    format!(
+                        "the follower has replayed every commit ({ZERO_READS} reads of 0 behind \
+                         with the app stopped) after {}",
+                        humantime::format_duration(elapsed)
+                    ),
+                    &lag,
+                ))
+            }
+            Verdict::CaughtUp => {
+                return Ok(Done::with(
+                    format!(
+                        "the follower is {} commit(s) behind while the app runs, after {}",
+                        behind.unwrap_or(0),
+                        humantime::format_duration(elapsed)
+                    ),
+                    &lag,
+                ))
+            }
+            Verdict::NoFigure => {
+                ctx.warn(format!(
+                    "Heroku reports no lag for the follower (no `Behind By`, no transactions) \
+                     after {UNKNOWN_READS} reads; {}",
+                    if stopped {
+                        "with the app's writers stopped, the unfollow replays everything the old \
+                         database has before it turns writable, and pgmigrate waits for that"
+                    } else {
+                        "going on: the last catch-up happens with the app's writers stopped"
+                    }
+                ));
+                return Ok(Done::with(
+                    "no lag figure from Heroku: relying on the unfollow's replay",
+                    &lag,
+                ));
+            }
+            Verdict::Wait => {}
         }
-        let elapsed = start.elapsed();
-        if elapsed > timeout {
-            io.keep(&Lag {
-                behind_by: behind,
-                reads,
-            })?;
+        if start.elapsed() > timeout {
+            io.keep(&lag)?;
             let shown = behind.map_or("an unknown number of".into(), |n| n.to_string());
             return Err(StepError::Definite(if stopped {
                 format!(
@@ -156,17 +241,56 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Do
             io.step(),
             match behind {
                 Some(n) => format!("the follower is {n} commit(s) behind"),
-                None => "the follower's lag (Heroku does not report Behind By yet)".into(),
+                None => "the follower's lag (Heroku does not report it yet)".into(),
             },
-            elapsed,
+            start.elapsed(),
         );
         // With the app down every second counts; while it runs there is no
         // hurry.
         let pause = if stopped {
             Duration::from_millis(500).min(ctx.settings.poll_cap)
         } else {
-            steps::backoff_poll(elapsed, ctx.settings.poll_cap)
+            steps::backoff_poll(start.elapsed(), ctx.settings.poll_cap)
         };
         io.pause(pause)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_writers_stopped_only_consecutive_zeros_count() {
+        let mut t = Tally::default();
+        assert_eq!(t.read(true, Some(0)), Verdict::Wait);
+        assert_eq!(t.read(true, Some(0)), Verdict::Wait);
+        assert_eq!(t.read(true, Some(3)), Verdict::Wait);
+        assert_eq!(t.read(true, Some(0)), Verdict::Wait);
+        assert_eq!(t.read(true, None), Verdict::Wait, "unknown is never 0");
+        for _ in 1..ZERO_READS {
+            assert_eq!(t.read(true, Some(0)), Verdict::Wait);
+        }
+        assert_eq!(t.read(true, Some(0)), Verdict::CaughtUp);
+    }
+
+    #[test]
+    fn while_the_app_runs_a_few_commits_behind_is_caught_up() {
+        let mut t = Tally::default();
+        assert_eq!(t.read(false, Some(RUNNING_LAG_COMMITS + 1)), Verdict::Wait);
+        assert_eq!(t.read(false, Some(40)), Verdict::CaughtUp);
+    }
+
+    #[test]
+    fn no_figure_at_all_goes_on_only_after_several_reads_in_a_row() {
+        let mut t = Tally::default();
+        for _ in 1..UNKNOWN_READS {
+            assert_eq!(t.read(true, None), Verdict::Wait);
+        }
+        assert_eq!(t.read(true, Some(2)), Verdict::Wait, "a figure resets it");
+        for _ in 1..UNKNOWN_READS {
+            assert_eq!(t.read(true, None), Verdict::Wait);
+        }
+        assert_eq!(t.read(true, None), Verdict::NoFigure);
     }
 }
