@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use common::changeover::{assert_followed_over, assert_restored, assert_upgraded};
+use common::crash::{crash_points, kill_at};
 use common::Env;
 use pgmigrate::sim::{Fault, FaultAction};
 
@@ -27,37 +25,6 @@ fn env(method: &'static str) -> Env {
 
 fn run_args() -> Vec<&'static str> {
     vec!["run", "-a", APP, "--confirm", APP, "--to", "standard-2"]
-}
-
-fn crash_points(test: &str) -> bool {
-    if !pgmigrate::crash::enabled() {
-        eprintln!("SKIPPED {test}: crash points exist only in debug builds");
-    }
-    pgmigrate::crash::enabled()
-}
-
-/// Run `args` until the process reaches `point`, then SIGKILL it.
-fn kill_at(env: &Env, args: &[&str], point: &str) {
-    let mut c = env.command(args);
-    c.env("PGMIGRATE_CRASH_AT", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut seen = String::new();
-    let mut reached = false;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap_or_default();
-        if line == format!("pgmigrate-crash-point {point}") {
-            reached = true;
-            break;
-        }
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    assert!(reached, "crash point {point} was never reached:\n{seen}");
 }
 
 fn follower_points() -> Vec<String> {

@@ -9,60 +9,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use common::crash::{
-    assert_completed, assert_converged, assert_rolled_back, pgmigrate_addons, run_args, APP,
+    assert_completed, assert_converged, assert_rolled_back, crash_points, kill_at,
+    pgmigrate_addons, run_args, APP,
 };
 use common::Env;
 use pgmigrate::sim::{Fault, FaultAction};
 use serde_json::Value;
-
-/// Whether the binary under test has live crash points: only a build with
-/// debug assertions has them (src/crash.rs), so `cargo test --release`
-/// cannot turn them on in `target/release/pgmigrate`. Without them the
-/// tests that stop the process at a crash point are skipped, loudly (past
-/// the harness's capture); `.ci/run` runs a debug `cargo test`, where they
-/// run.
-fn crash_points(test: &str) -> bool {
-    if !pgmigrate::crash::enabled() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: crash points exist only in builds with debug assertions (this \
-             is a release build); run `cargo test` without --release to run it"
-        );
-    }
-    pgmigrate::crash::enabled()
-}
-
-/// Run `args` until the process reaches `point`, then SIGKILL it.
-fn kill_at(env: &Env, args: &[&str], point: &str) {
-    let mut c = env.command(args);
-    c.env("PGMIGRATE_CRASH_AT", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut seen = String::new();
-    let mut reached = false;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap_or_default();
-        if line == format!("pgmigrate-crash-point {point}") {
-            reached = true;
-            break;
-        }
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    assert!(
-        reached,
-        "crash point {point} was never reached; stderr:\n{seen}"
-    );
-}
 
 /// Points from which rollback needs --force (the app ran on the target).
 fn after_scale_up(point: &str) -> bool {

@@ -2,6 +2,9 @@
 //! rolled-back migration of it must look like, shared by the tests that
 //! interrupt runs (recovery.rs) and inject faults into them (fault_sweep.rs).
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
 use serde_json::Value;
 
 use super::{addon, shape, Env};
@@ -96,5 +99,50 @@ pub fn assert_rolled_back(env: &Env, before: &Value, point: &str) {
             .iter()
             .all(|t| t["finished"] == true || t["canceled"] == true),
         "{point}: no transfer left running"
+    );
+}
+
+/// Whether the binary under test has live crash points: only a build with
+/// debug assertions has them (src/crash.rs), so `cargo test --release`
+/// cannot turn them on in `target/release/pgmigrate`. Without them the
+/// tests that stop the process at a crash point are skipped, loudly (past
+/// the harness's capture); `.ci/run` runs a debug `cargo test`, where they
+/// run.
+pub fn crash_points(test: &str) -> bool {
+    if !pgmigrate::crash::enabled() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: crash points exist only in builds with debug assertions (this \
+             is a release build); run `cargo test` without --release to run it"
+        );
+    }
+    pgmigrate::crash::enabled()
+}
+
+/// Run `args` until the process reaches `point`, then SIGKILL it.
+pub fn kill_at(env: &Env, args: &[&str], point: &str) {
+    let mut c = env.command(args);
+    c.env("PGMIGRATE_CRASH_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    let mut reached = false;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        if line == format!("pgmigrate-crash-point {point}") {
+            reached = true;
+            break;
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        reached,
+        "crash point {point} was never reached; stderr:\n{seen}"
     );
 }

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::follower_id;
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::heroku::types::DatabaseInfo;
 use crate::journal::Journal;
-use crate::methods::{outputs, read_error, round, Ctx, Def};
+use crate::methods::{read_error, round, Ctx, Def};
 use crate::steps;
 
 /// While the app runs, the follower is caught up enough to go on when it is
@@ -59,11 +60,6 @@ pub fn last<'a>() -> Def<'a> {
         no_return: None,
         sets: &[],
     }
-}
-
-fn follower_id(j: &Journal) -> Result<String, StepError> {
-    outputs::target_id(j)
-        .ok_or_else(|| StepError::Definite("the follower's add-on id is not known".into()))
 }
 
 /// Reads in a row without any lag figure after which the wait goes on

@@ -32,6 +32,13 @@ pub const FINAL_CATCH_UP: &str = "final-catch-up";
 pub const UNFOLLOW: &str = "unfollow";
 pub const WAIT_WRITABLE: &str = "wait-writable";
 
+/// The follower's add-on id, once created.
+fn follower_id(j: &Journal) -> Result<String, crate::engine::StepError> {
+    crate::methods::outputs::target_id(j).ok_or_else(|| {
+        crate::engine::StepError::Definite("the follower's add-on id is not known".into())
+    })
+}
+
 /// The follower changeover's plan.
 pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
     let mut up = scale::up();

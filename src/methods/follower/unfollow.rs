@@ -8,11 +8,12 @@
 
 use std::time::Instant;
 
+use super::follower_id;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::error::describe_api;
 use crate::heroku::ApiError;
 use crate::journal::Journal;
-use crate::methods::{outputs, read_error, round, write_error, Ctx, Def};
+use crate::methods::{read_error, round, write_error, Ctx, Def};
 use crate::steps;
 
 pub fn def<'a>() -> Def<'a> {
@@ -51,11 +52,6 @@ pub fn wait_writable<'a>() -> Def<'a> {
         no_return: None,
         sets: &[],
     }
-}
-
-fn follower_id(j: &Journal) -> Result<String, StepError> {
-    outputs::target_id(j)
-        .ok_or_else(|| StepError::Definite("the follower's add-on id is not known".into()))
 }
 
 fn prepare<'a>(
