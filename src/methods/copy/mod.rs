@@ -35,12 +35,20 @@ pub const RAN_ON_TARGET: NoReturn = NoReturn {
     force_allows: true,
 };
 
-/// The copy's plan.
-pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
+/// `scale-up` and `maintenance-off` for a method that moves the app to a
+/// new add-on: once they have acted, the app has written there, so each is
+/// a point past which rollback needs `--force`.
+pub fn back_on_target<'a>() -> [crate::methods::Def<'a>; 2] {
     let mut up = scale::up();
     up.no_return = Some(RAN_ON_TARGET);
     let mut off = maintenance::off();
     off.no_return = Some(RAN_ON_TARGET);
+    [up, off]
+}
+
+/// The copy's plan.
+pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
+    let [up, off] = back_on_target();
     Plan {
         method: METHOD,
         steps: vec![

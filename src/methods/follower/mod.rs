@@ -17,7 +17,6 @@ pub mod unfollow;
 
 use crate::engine::Plan;
 use crate::journal::Journal;
-use crate::methods::copy::RAN_ON_TARGET;
 use crate::methods::outputs::id;
 use crate::methods::steps::{
     alias_source, attach, create_target, maintenance, rebind, scale, wait_target,
@@ -41,10 +40,7 @@ fn follower_id(j: &Journal) -> Result<String, crate::engine::StepError> {
 
 /// The follower changeover's plan.
 pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
-    let mut up = scale::up();
-    up.no_return = Some(RAN_ON_TARGET);
-    let mut off = maintenance::off();
-    off.no_return = Some(RAN_ON_TARGET);
+    let [up, off] = crate::methods::copy::back_on_target();
     Plan {
         method: METHOD,
         steps: vec![
