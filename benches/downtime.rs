@@ -55,6 +55,8 @@ fn one_run() -> Figures {
     let out = Command::new(env!("CARGO_BIN_EXE_pgmigrate"))
         .args([
             "run",
+            "--to",
+            "essential-0",
             "--app",
             "demo-app",
             "--confirm",

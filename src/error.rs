@@ -104,9 +104,10 @@ pub enum Error {
     /// A run or rollback stopped before it finished; the journal is at a
     /// resumable point.
     #[error(
-        "{verb} of {app} stopped at step {step}: {reason}\n  The journal ({run_id}) is at a \
-         resumable point; nothing is lost.\n  help: `pgmigrate status --app {app}` shows where \
-         it stands; {}",
+        "{verb} of {app} stopped {}: {reason}\n  The app is {app_state}.\n  The journal \
+         ({run_id}) is at a resumable point; nothing is lost.\n  help: `pgmigrate status --app \
+         {app}` shows where it stands; {}",
+        if *asked { format!("before step {step}") } else { format!("at step {step}") },
         stopped_help(verb, app)
     )]
     Stopped {
@@ -114,11 +115,15 @@ pub enum Error {
         app: String,
         run_id: String,
         /// The id of the step it stopped at.
-        step: String,
-        reason: String,
+        step: Box<str>,
+        reason: Box<str>,
+        /// Where the app stands (down since when, or up), in words.
+        app_state: Box<str>,
+        /// Stopped as asked (`--stop-before`): not an error.
+        asked: bool,
     },
 
-    #[error("no migration of {app} is journaled in {}\n  help: start one with `pgmigrate run --app {app}`, or set PGMIGRATE_HOME to where its journals are.", home.display())]
+    #[error("no migration of {app} is journaled in {}\n  help: start one with `pgmigrate run --app {app} --to PLAN`, or set PGMIGRATE_HOME to where its journals are.", home.display())]
     NoRun { app: String, home: PathBuf },
 
     #[error("the sandbox failed: {0}")]
@@ -139,6 +144,14 @@ impl Error {
             Error::Unfinished { .. } => exit::UNFINISHED,
             _ => exit::FAILED,
         }
+    }
+}
+
+impl Error {
+    /// A stop the person asked for (`--stop-before`): reported as such,
+    /// not as an error (its exit status is still "stopped").
+    pub fn is_asked_stop(&self) -> bool {
+        matches!(self, Error::Stopped { asked: true, .. })
     }
 }
 

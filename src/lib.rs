@@ -12,6 +12,7 @@ pub mod error;
 pub mod heroku;
 pub mod journal;
 pub mod methods;
+pub mod plans;
 pub mod secrets;
 pub mod sim;
 pub mod status;

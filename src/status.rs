@@ -41,9 +41,17 @@ pub struct StatusReport {
     /// The method whose plan the run follows (`copy`).
     pub method: String,
     pub direction: Direction,
-    pub outcome: Outcome,
+    /// The journal's outcome, except `interrupted`: the journal says a
+    /// process works on it (`in-progress`) and none does (it was killed).
+    pub outcome: ReportOutcome,
     /// The outcome in words ("stopped at wait-copy").
     pub summary: String,
+    /// Where the app stands: down (maintenance on, dynos at zero) since
+    /// when, or up.
+    pub app_state: crate::methods::AppState,
+    /// Which way on loses less, resume or rollback, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
     pub source_addon: Option<String>,
     pub source_plan: Option<String>,
     pub target_plan: String,
@@ -55,6 +63,78 @@ pub struct StatusReport {
     /// What to run next, most advisable first (empty when nothing).
     pub next_commands: Vec<String>,
     pub journal_path: String,
+}
+
+/// `status`'s outcome: the journal's, and `interrupted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReportOutcome {
+    InProgress,
+    /// The journal says `in-progress` and no process holds the app's lock:
+    /// the process was killed (or the machine stopped) mid-run. Resumable.
+    Interrupted,
+    Stopped,
+    Completed,
+    Refused,
+    RolledBack,
+}
+
+impl ReportOutcome {
+    pub fn of(outcome: Outcome, running: bool) -> ReportOutcome {
+        match outcome {
+            Outcome::InProgress if running => ReportOutcome::InProgress,
+            Outcome::InProgress => ReportOutcome::Interrupted,
+            Outcome::Stopped => ReportOutcome::Stopped,
+            Outcome::Completed => ReportOutcome::Completed,
+            Outcome::Refused => ReportOutcome::Refused,
+            Outcome::RolledBack => ReportOutcome::RolledBack,
+        }
+    }
+}
+
+/// Which way on from an unfinished forward run loses less: before the
+/// cut-over a rollback puts the app back up on its old database at once
+/// (only the work done so far is lost); once the new database holds the
+/// app's data, or only the last steps remain, resume does.
+fn advice(j: &Journal, running: bool) -> Option<String> {
+    if running || !j.log.outcome.is_unfinished() || j.log.direction != Direction::Forward {
+        return None;
+    }
+    let plan = crate::methods::plan(&j.log.method)?;
+    let state = crate::methods::app_state(j);
+    if plan.passed_no_return(&j.log).is_some() {
+        return Some(
+            "resume: the run is past its point of no return, and resume ends it on the new \
+             database"
+                .into(),
+        );
+    }
+    let next = crate::methods::current_step(j)?;
+    let cutover = plan.index(crate::methods::session::stop_alias(
+        &j.log.method,
+        "cutover",
+    ));
+    let at = plan.index(next)?;
+    let before_cutover = cutover.is_some_and(|c| at <= c);
+    Some(match (state.down, before_cutover) {
+        (Some(true), true) if cutover == Some(at) => "resume: everything before the cut-over \
+                                                       is done and only the switch and bringing \
+                                                       the app back remain (seconds); rollback \
+                                                       also brings it back in seconds, on its \
+                                                       old database, and throws the new one away"
+            .into(),
+        (Some(true), true) => "rollback brings the app back up soonest, on its old database, \
+                               unchanged (what was copied so far is thrown away); resume keeps \
+                               the app down until the rest is done"
+            .into(),
+        (Some(true), false) => "resume: the app already points at the new database, and only \
+                                the steps that bring it back up remain"
+            .into(),
+        (_, true) => "either: the app is up on its old database; resume goes on, rollback \
+                      removes what the run made"
+            .into(),
+        _ => "resume: the run is past its cut-over".into(),
+    })
 }
 
 /// A run in a list (`status --all`, `list`).
@@ -159,8 +239,19 @@ pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Pat
         updated_at: j.updated_at.clone(),
         method: j.log.method.clone(),
         direction: j.log.direction,
-        outcome: j.log.outcome,
-        summary: crate::methods::outcome_words(j),
+        outcome: ReportOutcome::of(j.log.outcome, holder.is_some()),
+        summary: if holder.is_none() && j.log.outcome == Outcome::InProgress {
+            crate::methods::outcome_words(j).replacen(
+                "in progress",
+                "interrupted (no pgmigrate process is running it: it was killed or its machine \
+                 stopped)",
+                1,
+            )
+        } else {
+            crate::methods::outcome_words(j)
+        },
+        app_state: crate::methods::app_state(j),
+        advice: advice(j, holder.is_some()),
         source_addon: j.facts.as_ref().map(|f| f.source.name.clone()),
         source_plan: j.facts.as_ref().map(|f| f.source.plan.clone()),
         target_plan: j.options.to_plan.clone(),

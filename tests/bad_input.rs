@@ -58,7 +58,15 @@ fn invalid_app_name() {
     let env = Env::new("demo");
     refuses(
         &env,
-        &["run", "-a", "Demo_App", "--confirm", "Demo_App"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "Demo_App",
+            "--confirm",
+            "Demo_App",
+        ],
         2,
         "is not a valid Heroku app name",
     );
@@ -69,7 +77,15 @@ fn unknown_app() {
     let env = Env::new("demo");
     refuses(
         &env,
-        &["run", "-a", "no-such-app", "--confirm", "no-such-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "no-such-app",
+            "--confirm",
+            "no-such-app",
+        ],
         1,
         "no app named no-such-app",
     );
@@ -80,7 +96,15 @@ fn app_without_database() {
     let env = Env::new("no-database");
     refuses(
         &env,
-        &["run", "-a", "bare-app", "--confirm", "bare-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "bare-app",
+            "--confirm",
+            "bare-app",
+        ],
         1,
         "has no add-on attached as DATABASE",
     );
@@ -91,7 +115,15 @@ fn database_that_is_not_postgres() {
     let env = Env::new("not-postgres");
     refuses(
         &env,
-        &["run", "-a", "redis-app", "--confirm", "redis-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "redis-app",
+            "--confirm",
+            "redis-app",
+        ],
         1,
         "not Heroku Postgres",
     );
@@ -102,7 +134,15 @@ fn database_that_is_a_follower() {
     let env = Env::new("follower");
     refuses(
         &env,
-        &["run", "-a", "follower-app", "--confirm", "follower-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "follower-app",
+            "--confirm",
+            "follower-app",
+        ],
         1,
         "is a follower",
     );
@@ -170,7 +210,15 @@ fn one_off_dynos_running() {
     let env = Env::new("one-off");
     refuses(
         &env,
-        &["run", "-a", "busy-app", "--confirm", "busy-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "busy-app",
+            "--confirm",
+            "busy-app",
+        ],
         1,
         "one-off dynos are running on busy-app: run.1",
     );
@@ -179,7 +227,15 @@ fn one_off_dynos_running() {
 #[test]
 fn no_token() {
     let env = Env::new("demo");
-    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     c.env_remove("HEROKU_API_KEY");
     common::output(c).code(2).stderr_has("no Heroku API token");
     assert!(env.sandbox.requests().is_empty());
@@ -223,7 +279,15 @@ fn token_from_netrc_is_used() {
 #[test]
 fn bad_token() {
     let env = Env::new("demo");
-    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     c.env("HEROKU_API_KEY", "not-the-token");
     common::output(c)
         .code(1)
@@ -250,7 +314,15 @@ fn no_access_to_the_app() {
     let env = Env::with(s);
     refuses(
         &env,
-        &["run", "-a", "demo-app", "--confirm", "demo-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+        ],
         1,
         "may not change demo-app (403 forbidden)",
     );
@@ -265,7 +337,15 @@ fn malformed_netrc() {
         "machine api.heroku.com login\n",
     )
     .unwrap();
-    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     c.env_remove("HEROKU_API_KEY");
     let out = common::output(c);
     out.code(2).stderr_has(".netrc");
@@ -275,7 +355,12 @@ fn malformed_netrc() {
 #[test]
 fn no_confirmation_without_a_terminal() {
     let env = Env::new("demo");
-    refuses(&env, &["run", "-a", "demo-app"], 2, "--confirm demo-app");
+    refuses(
+        &env,
+        &["run", "--to", "essential-0", "-a", "demo-app"],
+        2,
+        "--confirm demo-app",
+    );
 }
 
 #[test]
@@ -283,7 +368,15 @@ fn confirmation_for_another_app() {
     let env = Env::new("demo");
     refuses(
         &env,
-        &["run", "-a", "demo-app", "--confirm", "other-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "demo-app",
+            "--confirm",
+            "other-app",
+        ],
         2,
         "does not match",
     );
@@ -292,7 +385,15 @@ fn confirmation_for_another_app() {
 #[test]
 fn plain_http_to_a_remote_host_is_refused() {
     let env = Env::new("demo");
-    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     c.env("HEROKU_HOST", "http://api.example.com");
     common::output(c).code(2).stderr_has("HEROKU_HOST");
     assert!(env.sandbox.requests().is_empty());
@@ -303,7 +404,15 @@ fn unwritable_home() {
     let env = Env::new("demo");
     let file = env.home.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let mut c = env.command(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     c.env("PGMIGRATE_HOME", &file);
     common::output(c).code(1).stderr_has("PGMIGRATE_HOME");
     assert!(env.mutations().is_empty());
@@ -316,7 +425,15 @@ fn a_second_run_while_the_lock_is_held() {
     let _held = pgmigrate::store::lock::AppLock::acquire(&home, "demo-app", "run").unwrap();
     refuses(
         &env,
-        &["run", "-a", "demo-app", "--confirm", "demo-app"],
+        &[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+        ],
         4,
         "holds the lock for demo-app: pid",
     );
@@ -327,6 +444,8 @@ fn a_run_while_the_last_one_is_unfinished() {
     let env = Env::new("demo");
     env.run(&[
         "run",
+        "--to",
+        "essential-0",
         "-a",
         "demo-app",
         "--confirm",
@@ -336,7 +455,15 @@ fn a_run_while_the_last_one_is_unfinished() {
     ])
     .code(3);
     let n = env.mutations().len();
-    let out = env.run(&["run", "-a", "demo-app", "--confirm", "demo-app"]);
+    let out = env.run(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     out.code(5)
         .stderr_has("unfinished")
         .stderr_has("pgmigrate resume --app demo-app");
@@ -360,7 +487,15 @@ fn a_truncated_journal_is_refused_not_reinitialised() {
         vec!["status", "--app", "demo-app"],
         vec!["resume", "--app", "demo-app", "--confirm", "demo-app"],
         vec!["rollback", "--app", "demo-app", "--confirm", "demo-app"],
-        vec!["run", "--app", "demo-app", "--confirm", "demo-app"],
+        vec![
+            "run",
+            "--to",
+            "essential-0",
+            "--app",
+            "demo-app",
+            "--confirm",
+            "demo-app",
+        ],
     ] {
         env.run(&args)
             .code(1)

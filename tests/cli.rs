@@ -20,7 +20,9 @@ fn plan_and_dry_run_read_only_and_say_what_would_happen() {
             .stdout_has("web=3 (performance-m), worker=2 (standard-2X), clock=1 (basic)")
             .stdout_has("rebind   LEGACY_DB")
             .stdout_has("DATABASE_CONNECTION_POOL follows")
-            .stdout_has("alias-source     skip: the old database already has another attachment")
+            .stdout_has(
+                "alias-source          skip: the old database already has another attachment",
+            )
             .stdout_has("downtime about");
     }
     assert!(env.mutations().is_empty(), "plan changed nothing");
@@ -30,7 +32,7 @@ fn plan_and_dry_run_read_only_and_say_what_would_happen() {
 #[test]
 fn plan_refuses_what_run_would_refuse() {
     let env = Env::new("follower");
-    env.run(&["plan", "-a", "follower-app"])
+    env.run(&["plan", "--to", "essential-0", "-a", "follower-app"])
         .code(1)
         .stderr_has("is a follower");
 }
@@ -43,6 +45,8 @@ fn list_shows_every_run_of_every_app_newest_first() {
         .stdout_has("No migration is journaled");
     env.run(&[
         "run",
+        "--to",
+        "essential-0",
         "-a",
         "demo-app",
         "--confirm",
@@ -53,8 +57,16 @@ fn list_shows_every_run_of_every_app_newest_first() {
     .code(3);
     env.run(&["rollback", "-a", "demo-app", "--confirm", "demo-app"])
         .ok();
-    env.run(&["run", "-a", "demo-app", "--confirm", "demo-app"])
-        .ok();
+    env.run(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ])
+    .ok();
     let out = env.run(&["list"]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -80,7 +92,7 @@ fn completions_are_printed_for_each_shell() {
 fn the_app_is_taken_from_heroku_app_or_the_git_remote() {
     let env = Env::new("follower");
     // HEROKU_APP
-    let mut c = env.command(&["plan"]);
+    let mut c = env.command(&["plan", "--to", "essential-0"]);
     c.env("HEROKU_APP", "follower-app");
     common::output(c).code(1).stderr_has("is a follower");
     // A git repository with one Heroku remote.
@@ -105,7 +117,7 @@ fn the_app_is_taken_from_heroku_app_or_the_git_remote() {
         "origin",
         "git@github.com:me/follower-app.git",
     ]);
-    let mut c = env.command(&["plan"]);
+    let mut c = env.command(&["plan", "--to", "essential-0"]);
     c.current_dir(repo.path());
     common::output(c).code(1).stderr_has("is a follower");
     // Two Heroku apps: ask for --app.
@@ -115,14 +127,14 @@ fn the_app_is_taken_from_heroku_app_or_the_git_remote() {
         "staging",
         "git@heroku.com:follower-staging.git",
     ]);
-    let mut c = env.command(&["plan"]);
+    let mut c = env.command(&["plan", "--to", "essential-0"]);
     c.current_dir(repo.path());
     common::output(c)
         .code(2)
         .stderr_has("several Heroku apps (follower-app, follower-staging)");
     // No repository, no variable: a clear usage error.
     let empty = tempfile::tempdir().unwrap();
-    let mut c = env.command(&["plan"]);
+    let mut c = env.command(&["plan", "--to", "essential-0"]);
     c.current_dir(empty.path());
     common::output(c)
         .code(2)
@@ -144,7 +156,16 @@ fn remote_urls_are_parsed_like_the_official_cli() {
 #[test]
 fn json_logs_are_one_object_per_line_on_stderr() {
     let env = Env::new("demo");
-    let out = env.run(&["-v", "--log-format", "json", "plan", "-a", "demo-app"]);
+    let out = env.run(&[
+        "-v",
+        "--log-format",
+        "json",
+        "plan",
+        "--to",
+        "essential-0",
+        "-a",
+        "demo-app",
+    ]);
     out.ok();
     let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
     assert!(!lines.is_empty(), "{out}");

@@ -381,35 +381,10 @@ fn warnings_with_verify_none_stop_before_the_cut_over_until_forced() {
     assert_eq!(transfer(&env.journal(APP))["warnings"], 3);
 }
 
-#[test]
-fn warnings_with_verify_on_warn_and_leave_the_decision_to_verify() {
-    // Simulated databases have no tables: verify `counts` compares two
-    // empty lists and passes, so the run goes on with the warning said.
-    let env = Env::with(scenario_with(vec![on_create(FaultAction::TransferWarns {
-        warnings: 2,
-    })]));
-    let mut c = env.command(&[
-        "run",
-        "-a",
-        APP,
-        "--confirm",
-        APP,
-        "--to",
-        "premium-0",
-        "--verify",
-        "counts",
-    ]);
-    c.env_remove("PGMIGRATE_VERIFY");
-    let out = common::output(c);
-    if out.code != 0 {
-        // This sandbox's databases cannot be reached for a comparison:
-        // then the verify step (not the warning) stopped the run.
-        out.code(3).stderr_has("stopped at step verify");
-    }
-    out.stdout_has("succeeded with 2 warning(s)");
-    assert_eq!(env.sandbox.faults_fired(), 1);
-    assert_eq!(transfer(&env.journal(APP))["warnings"], 2);
-}
+// A warned transfer with verify on is left to verify: tested against a
+// real PostgreSQL below (`a_real_restore_that_ignores_errors_…`). The
+// sandbox's simulated databases cannot be reached from this machine, so
+// with verify on a run stops before the window (tests/truth.rs).
 
 // ----- with a real PostgreSQL ------------------------------------------
 
@@ -424,6 +399,8 @@ fn pg_env(test: &str, faults: Vec<Fault>) -> Option<Env> {
 fn pg_run(env: &Env, verify: &str, extra: &[&str]) -> common::Out {
     let mut args = vec![
         "run",
+        "--to",
+        "essential-0",
         "-a",
         "demo-app",
         "--confirm",
@@ -531,6 +508,8 @@ fn cancelling_a_real_copy_kills_pg_dump_and_pg_restore() {
     };
     let args = [
         "run",
+        "--to",
+        "essential-0",
         "-a",
         "demo-app",
         "--confirm",

@@ -22,6 +22,9 @@ fn env() -> Env {
 
 fn run(env: &Env, app: &str, extra: &[&str]) -> common::Out {
     let mut args = vec!["run", "-a", app, "--confirm", app];
+    if !extra.contains(&"--to") {
+        args.extend_from_slice(&["--to", "essential-0"]);
+    }
     args.extend_from_slice(extra);
     env.run(&args)
 }

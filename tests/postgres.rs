@@ -28,7 +28,17 @@ fn env(test: &str, corrupt: Option<Corruption>) -> Option<Env> {
 }
 
 fn run(env: &Env, verify: &str) -> common::Out {
-    let mut c = env.command(&["run", "-a", APP, "--confirm", APP, "--verify", verify]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        APP,
+        "--confirm",
+        APP,
+        "--verify",
+        verify,
+    ]);
     c.env_remove("PGMIGRATE_VERIFY");
     common::output(c)
 }

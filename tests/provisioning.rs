@@ -255,20 +255,28 @@ fn a_target_going_deprovisioning_stops_the_run_before_maintenance() {
 fn a_pooler_with_an_essential_target_is_refused_at_preflight() {
     let env = Env::with(crash());
     let before = env.app(APP);
-    let default_to = vec!["run", "-a", APP, "--confirm", APP];
+    let run = vec!["run", "-a", APP, "--confirm", APP];
     for args in [
-        default_to.clone(),
-        [default_to.as_slice(), &["--to", "essential-2"]].concat(),
-        [default_to.as_slice(), &["--to", "heroku-postgresql:mini"]].concat(),
-        vec!["plan", "-a", APP],
-        vec!["run", "-a", APP, "--dry-run"],
+        [run.as_slice(), &["--to", "essential-0"]].concat(),
+        [run.as_slice(), &["--to", "essential-2"]].concat(),
+        [run.as_slice(), &["--to", "heroku-postgresql:mini"]].concat(),
+        vec!["plan", "--to", "essential-0", "-a", APP],
+        vec!["run", "--to", "essential-0", "-a", APP, "--dry-run"],
     ] {
-        env.run(&args)
-            .code(1)
+        let out = env.run(&args);
+        out.code(1)
             .stderr_has("connection pooler (DATABASE_CONNECTION_POOL)")
             .stderr_has("Essential-tier plan, which cannot pool connections")
-            .stderr_has("--to heroku-postgresql:standard-0")
+            // Never the plan the database is already on (standard-0).
+            .stderr_has("--to heroku-postgresql:standard-2")
+            .stderr_lacks("--to heroku-postgresql:standard-0")
             .stderr_has("heroku addons:detach DATABASE_CONNECTION_POOL --app crash-app");
+        if args[0] == "plan" || args.contains(&"--dry-run") {
+            // The methods table is still shown, with the reason of each.
+            out.stdout_has("refused, see below")
+                .stdout_has("Methods:")
+                .stdout_has("follower not possible");
+        }
     }
     assert!(env.mutations().is_empty(), "nothing was changed");
     assert_eq!(env.app(APP), before);
@@ -281,7 +289,7 @@ fn a_pooler_with_an_essential_target_is_refused_at_preflight() {
 #[test]
 fn without_a_pooler_an_essential_target_is_fine() {
     let env = Env::new("demo");
-    env.run(&["plan", "-a", "demo-app"])
+    env.run(&["plan", "--to", "essential-0", "-a", "demo-app"])
         .ok()
         .stdout_has("heroku-postgresql:essential-0");
 }

@@ -324,15 +324,19 @@ fn resume_can_turn_verification_off_when_the_databases_are_unreachable() {
     // The sandbox's simulated databases cannot be connected to.
     let mut c = env.command(&run_args());
     c.env("PGMIGRATE_VERIFY", "counts");
+    // Found before the window: the app was never taken down.
     common::output(c)
         .code(3)
-        .stderr_has("stopped at step verify")
-        .stderr_has("pgmigrate resume --verify none");
+        .stderr_has("stopped at step maintenance-on")
+        .stderr_has("the app was not taken down")
+        .stderr_has("--verify none");
     assert_eq!(
         env.app(APP)["database"],
         "postgresql-crash-old",
         "nothing switched"
     );
+    assert_eq!(env.app(APP)["maintenance"], false, "never taken down");
+    assert_eq!(env.app(APP)["formation"], before["formation"]);
     env.run(&["resume", "-a", APP, "--confirm", APP, "--verify", "none"])
         .ok();
     common::settle();

@@ -22,6 +22,9 @@ const OLD: &str = "postgresql-release-old";
 
 fn run(env: &Env, extra: &[&str]) -> common::Out {
     let mut args = vec!["run", "--app", APP, "--confirm", APP];
+    if !extra.contains(&"--to") {
+        args.extend_from_slice(&["--to", "essential-0"]);
+    }
     args.extend_from_slice(extra);
     env.run(&args)
 }
@@ -295,8 +298,16 @@ fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request()
     // The demo app has a `release` type; its releases succeed at once:
     // one look when the dynos are gone, one before the scale-up.
     let env = Env::new("demo");
-    env.run(&["run", "--app", "demo-app", "--confirm", "demo-app"])
-        .ok();
+    env.run(&[
+        "run",
+        "--to",
+        "essential-0",
+        "--app",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ])
+    .ok();
     assert_eq!(release_reads(&env), 2);
     let j = env.journal("demo-app");
     let cutover = &step(&j, "scale-up")["output"]["release"];

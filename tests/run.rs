@@ -5,11 +5,14 @@
 
 mod common;
 
-use common::{addon, live_addons, Env};
+use common::{addon, assert_no_secret, live_addons, Env};
 use serde_json::Value;
 
 fn migrate(env: &Env, app: &str, extra: &[&str]) -> common::Out {
     let mut args = vec!["run", "--app", app, "--confirm", app];
+    if !extra.contains(&"--to") {
+        args.extend_from_slice(&["--to", "essential-0"]);
+    }
     args.extend_from_slice(extra);
     let out = env.run(&args);
     out.ok();
@@ -215,60 +218,19 @@ fn the_demo_command_runs_a_whole_migration() {
     );
 }
 
-/// Every credential the sandbox knows: its token, each add-on's URL and
-/// password, and the other credential of a same-host var.
-fn secrets(env: &Env) -> Vec<String> {
-    let state = env.state();
-    let mut secrets = vec![env.sandbox.token()];
-    for a in state["addons"].as_array().unwrap() {
-        let url = url::Url::parse(a["url"].as_str().unwrap()).unwrap();
-        secrets.push(url.password().unwrap().to_string());
-        secrets.push(a["url"].as_str().unwrap().to_string());
-    }
-    secrets.push("other-credential-secret".into());
-    secrets
-}
-
-/// Scan every output and every byte under PGMIGRATE_HOME for secrets.
-fn assert_no_secret(env: &Env, outs: &[common::Out]) {
-    let secrets = secrets(env);
-    let mut haystacks: Vec<(String, Vec<u8>)> = vec![];
-    for (i, o) in outs.iter().enumerate() {
-        haystacks.push((format!("output {i} stdout"), o.stdout.clone().into_bytes()));
-        haystacks.push((format!("output {i} stderr"), o.stderr.clone().into_bytes()));
-    }
-    let files = env.home_files();
-    assert!(!files.is_empty());
-    for (p, bytes) in files {
-        haystacks.push((p.display().to_string(), bytes));
-    }
-    for (name, bytes) in &haystacks {
-        let text = String::from_utf8_lossy(bytes);
-        for s in &secrets {
-            assert!(!text.contains(s.as_str()), "{name} contains a secret");
-        }
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        for (p, _) in env.home_files() {
-            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", p.display());
-        }
-        for dir in ["apps", "apps/demo-app", "apps/demo-app/runs"] {
-            let path = env.home.path().join(dir);
-            if path.exists() {
-                let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-                assert_eq!(mode, 0o700, "{dir}");
-            }
-        }
-    }
-}
-
 #[test]
 fn nothing_secret_reaches_the_journal_or_the_output() {
     let env = Env::new("demo");
-    let run = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
+    let run = env.run(&[
+        "-vvv",
+        "run",
+        "--to",
+        "essential-0",
+        "--app",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     run.ok();
     let status = env.run(&["-vvv", "status", "--app", "demo-app", "--json"]);
     let human = env.run(&["-vvv", "status", "--app", "demo-app"]);
@@ -315,7 +277,16 @@ fn nothing_secret_reaches_the_output_of_a_failed_run() {
         },
     });
     let env = Env::with(s);
-    let run = env.run(&["-vvv", "run", "--app", "demo-app", "--confirm", "demo-app"]);
+    let run = env.run(&[
+        "-vvv",
+        "run",
+        "--to",
+        "essential-0",
+        "--app",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     run.code(3).stderr_has("the copy failed");
     assert_eq!(env.sandbox.faults_fired(), 2, "both faults fired");
     assert!(

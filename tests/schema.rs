@@ -86,6 +86,8 @@ fn every_body_sent_validates_against_the_platform_schema() {
     let env = Env::new("demo");
     env.run(&[
         "run",
+        "--to",
+        "essential-0",
         "-a",
         "demo-app",
         "--confirm",

@@ -131,9 +131,19 @@ pub(super) fn home() -> Result<Home, Error> {
 
 /// Check `--confirm`, or ask on a terminal; refuse without either.
 pub(super) fn confirm(what: &str, app: &str, given: &ConfirmArg) -> Result<(), Error> {
+    if confirmed(what, app, given)? {
+        return Ok(());
+    }
+    ask(what, app)
+}
+
+/// Whether `--confirm` answers the confirmation (`false`: a person must be
+/// asked on the terminal); refuses a wrong `--confirm`, or no terminal to
+/// ask on. Nothing is read from the app before this.
+pub(super) fn confirmed(what: &str, app: &str, given: &ConfirmArg) -> Result<bool, Error> {
     if let Some(c) = &given.confirm {
         if c == app {
-            return Ok(());
+            return Ok(true);
         }
         return Err(Error::Usage(format!(
             "--confirm {c} does not match the app {app}: pass --confirm {app}"
@@ -145,6 +155,11 @@ pub(super) fn confirm(what: &str, app: &str, given: &ConfirmArg) -> Result<(), E
             app: app.to_string(),
         });
     }
+    Ok(false)
+}
+
+/// Ask on the terminal for the app's name.
+pub(super) fn ask(what: &str, app: &str) -> Result<(), Error> {
     let mut out = std::io::stdout();
     let _ = write!(
         out,
@@ -198,7 +213,14 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 pub(super) fn migration(what: &MigrationArgs) -> Result<(String, RunOptions), Error> {
     let app = resolve_app(&what.app)?;
     let options = RunOptions {
-        to_plan: steps::normalise_plan(&what.to).map_err(Error::Usage)?,
+        to_plan: steps::normalise_plan(what.to.as_deref().ok_or_else(|| {
+            Error::Usage(format!(
+                "no target plan: pass --to PLAN (e.g. `--to standard-0`); pgmigrate never picks \
+                 one for you. `heroku addons:plans heroku-postgresql` lists the plans, and \
+                 `pgmigrate plan --app {app} --to PLAN` shows what a move would do"
+            ))
+        })?)
+        .map_err(Error::Usage)?,
         from_attachment: what.from.clone(),
         verify: what.verify,
     };

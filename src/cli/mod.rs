@@ -46,7 +46,7 @@ mod status;
 pub use args::heroku_apps_in_remotes;
 pub use render::{render_plan, render_report};
 
-const EXAMPLES_RUN: &str = "Examples:\n  pgmigrate run --app myapp\n  pgmigrate run --app myapp --to heroku-postgresql:standard-0 --confirm myapp";
+const EXAMPLES_RUN: &str = "Examples:\n  pgmigrate run --app myapp --to standard-0\n  pgmigrate run --app myapp --to heroku-postgresql:standard-0 --confirm myapp";
 const EXAMPLES_STATUS: &str =
     "Examples:\n  pgmigrate status --app myapp\n  pgmigrate status --app myapp --json\n  pgmigrate status --all";
 const EXAMPLES_RESUME: &str = "Example:\n  pgmigrate resume --app myapp --confirm myapp";
@@ -55,7 +55,7 @@ const EXAMPLES_SANDBOX: &str =
     "Example:\n  pgmigrate sandbox --port 5050 --scenario fixtures/scenarios/demo.json";
 const EXAMPLES_DEMO: &str = "Example:\n  pgmigrate demo";
 const EXAMPLES_PLAN: &str =
-    "Examples:\n  pgmigrate plan --app myapp\n  pgmigrate plan --app myapp --to heroku-postgresql:standard-0";
+    "Examples:\n  pgmigrate plan --app myapp --to standard-0\n  pgmigrate plan --app myapp --to heroku-postgresql:standard-0";
 const EXAMPLES_LIST: &str = "Examples:\n  pgmigrate list\n  pgmigrate list --json";
 const EXAMPLES_COMPLETIONS: &str =
     "Examples:\n  pgmigrate completions bash > ~/.local/share/bash-completion/completions/pgmigrate\n  pgmigrate completions zsh > ~/.zfunc/_pgmigrate";
@@ -123,25 +123,26 @@ enum Command {
 struct MigrationArgs {
     #[command(flatten)]
     app: AppArg,
-    /// The target plan.
-    #[arg(
-        long,
-        value_name = "PLAN",
-        default_value = "heroku-postgresql:essential-0"
-    )]
-    to: String,
+    /// The target plan (required: pgmigrate never picks one for you), e.g.
+    /// `standard-0` or `heroku-postgresql:essential-1`.
+    #[arg(long, value_name = "PLAN")]
+    to: Option<String>,
     /// The attachment of the database to move.
     #[arg(long, value_name = "ATTACHMENT", default_value = "DATABASE")]
     from: String,
-    /// Allow a target plan equal to the source's.
+    /// Allow a target plan equal to the source's, or one whose published
+    /// storage is smaller than the data.
     #[arg(long)]
     force: bool,
     /// Compare the new database with the old one before the cut-over.
     #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
     verify: VerifyMode,
-    /// How to move it: `auto` picks the possible method with the least
-    /// downtime; `copy` (a transfer; the app is down for the whole copy),
-    /// `follower` (a follower changeover) or `upgrade` (addons:upgrade).
+    /// How to move it: `auto` takes the first possible of `follower`,
+    /// `upgrade`, `copy`, in that order (a follower keeps the old database
+    /// intact for a clean way back; a copy is the only way across tiers),
+    /// and says why; `plan` shows each with its expected downtime.
+    /// `copy`: a transfer, the app down for the whole copy; `follower`: a
+    /// follower changeover; `upgrade`: addons:upgrade, in place.
     #[arg(
         long,
         value_name = "METHOD",
@@ -332,7 +333,11 @@ pub fn main() -> ExitCode {
 }
 
 fn report_error(e: &Error) {
-    let mut text = format!("error: {e}");
+    let mut text = if e.is_asked_stop() {
+        format!("stopped: {e}")
+    } else {
+        format!("error: {e}")
+    };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(&format!("\n  caused by: {s}"));

@@ -45,15 +45,64 @@ fn seconds(s: f64) -> String {
     humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string()
 }
 
+/// Where a plan is shown: by `plan` (with what reproduces it), or by
+/// `run` before it asks for the confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanView {
+    /// `plan` and `run --dry-run`; `force` as given.
+    Plan { force: bool },
+    /// `run`, before the confirmation.
+    Confirm,
+}
+
+/// The command that reproduces a plan: the method it chose, the verify
+/// mode and `--force`, so that what runs is what was shown.
+pub fn run_command(app: &str, options: &RunOptions, method: &str, force: bool) -> String {
+    let mut c = format!("pgmigrate run --app {app} --to {}", options.to_plan);
+    if options.from_attachment != "DATABASE" {
+        c.push_str(&format!(" --from {}", options.from_attachment));
+    }
+    c.push_str(&format!(" --method {method} --verify {}", options.verify));
+    if force {
+        c.push_str(" --force");
+    }
+    c
+}
+
+/// Every method judged, one line each, for people.
+pub fn render_methods(choice: &Choice) -> String {
+    let mut s = String::from("Methods:\n");
+    for m in &choice.methods {
+        s.push_str(&format!(
+            "  {:<9}{:<13}{:<14}{}\n",
+            m.method,
+            if m.possible {
+                "possible"
+            } else {
+                "not possible"
+            },
+            m.downtime_estimate_s
+                .map(|d| format!("~{}", seconds(d)))
+                .unwrap_or_else(|| "-".into()),
+            m.why
+        ));
+    }
+    s
+}
+
 /// What `run` would do, for people.
 pub fn render_plan(
     app: &str,
     options: &RunOptions,
     r: &PreflightReading,
     choice: &Choice,
+    view: PlanView,
 ) -> String {
     let f = &r.facts;
-    let mut s = format!("Plan for {app} (read only: nothing was changed)\n\n");
+    let mut s = match view {
+        PlanView::Plan { .. } => format!("Plan for {app} (read only: nothing was changed)\n\n"),
+        PlanView::Confirm => format!("pgmigrate will migrate {app}'s database:\n\n"),
+    };
     s.push_str(&format!(
         "  source   {} ({}){}\n",
         f.source.name,
@@ -133,31 +182,18 @@ pub fn render_plan(
     if let Some(before) = chosen.and_then(|m| m.before_downtime.as_deref()) {
         s.push_str(&format!("  before   {before}, while the app runs\n"));
     }
-    s.push_str("\nMethods:\n");
-    for m in &choice.methods {
-        s.push_str(&format!(
-            "  {:<9}{:<13}{:<14}{}\n",
-            m.method,
-            if m.possible {
-                "possible"
-            } else {
-                "not possible"
-            },
-            m.downtime_estimate_s
-                .map(|d| format!("~{}", seconds(d)))
-                .unwrap_or_else(|| "-".into()),
-            m.why
-        ));
-    }
-    s.push_str("\nSteps:\n");
+    s.push('\n');
+    s.push_str(&render_methods(choice));
+    s.push_str("\nSteps (down: while the app is down):\n");
     let Some(plan) = crate::methods::plan(method) else {
         return s;
     };
     let j = prospective(app, options, r, &plan);
     for step in plan.steps.iter().skip(1) {
+        let down = if plan.in_window(step.id) { "down" } else { "" };
         match (step.skip)(&j) {
-            Some(why) => s.push_str(&format!("  {:<16} skip: {why}\n", step.id)),
-            None => s.push_str(&format!("  {:<16} {}\n", step.id, step.words)),
+            Some(why) => s.push_str(&format!("  {:<16} {down:<5}skip: {why}\n", step.id)),
+            None => s.push_str(&format!("  {:<16} {down:<5}{}\n", step.id, step.words)),
         }
     }
     if let Some(nr) = plan
@@ -182,20 +218,12 @@ pub fn render_plan(
     for w in r.warnings_for(method) {
         s.push_str(&format!("\nwarning: {w}\n"));
     }
-    s.push_str(&format!(
-        "\nRun it with: pgmigrate run --app {app} --to {}{}\n",
-        options.to_plan,
-        if method == choose::COPY
-            && choice
-                .methods
-                .iter()
-                .any(|m| m.possible && m.method != method)
-        {
-            " --method copy".to_string()
-        } else {
-            String::new()
-        }
-    ));
+    if let PlanView::Plan { force } = view {
+        s.push_str(&format!(
+            "\nRun it with: {}\n",
+            run_command(app, options, method, force)
+        ));
+    }
     s
 }
 
@@ -241,8 +269,14 @@ pub(super) fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 /// Print what `run` would do.
-pub(super) fn print_plan(app: &str, options: &RunOptions, r: &PreflightReading, choice: &Choice) {
-    out!("{}", render_plan(app, options, r, choice));
+pub(super) fn print_plan(
+    app: &str,
+    options: &RunOptions,
+    r: &PreflightReading,
+    choice: &Choice,
+    view: PlanView,
+) {
+    out!("{}", render_plan(app, options, r, choice, view));
 }
 
 /// Render a status report for people.
@@ -261,6 +295,10 @@ pub fn render_report(r: &StatusReport) -> String {
     ));
     if let Some(h) = &r.running_process {
         s.push_str(&format!("  Running now: {h}\n"));
+    }
+    s.push_str(&format!("  The app is {}\n", r.app_state.words));
+    if let Some(a) = &r.advice {
+        s.push_str(&format!("  Loses less: {a}\n"));
     }
     s.push_str("\nSteps:\n");
     for st in &r.steps {

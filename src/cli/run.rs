@@ -3,11 +3,13 @@
 
 use std::time::Instant;
 
-use super::args::{client, confirm, home, migration, resolve_app, settings};
+use super::args::{ask, client, confirm, confirmed, home, migration, resolve_app, settings};
 use super::plan::plan;
-use super::render::{print_rolled_back, print_summary, Printer};
+use super::render::{print_plan, print_rolled_back, print_summary, PlanView, Printer};
 use super::{ResumeArgs, RollbackArgs, RunArgs};
 use crate::error::Error;
+use crate::methods::choose::Choice;
+use crate::methods::preflight::PreflightReading;
 use crate::methods::session::{self, RunRequest, Session};
 
 pub(super) fn run(a: RunArgs) -> Result<(), Error> {
@@ -17,18 +19,28 @@ pub(super) fn run(a: RunArgs) -> Result<(), Error> {
     let (app, options) = migration(&a.what)?;
     let home = home()?;
     let client = client()?;
-    confirm("pgmigrate run", &app, &a.confirm)?;
+    let confirmed = confirmed("pgmigrate run", &app, &a.confirm)?;
     let mut s = settings(&a.timeouts)?;
     s.force = a.what.force;
     s.stop_before = a.stop_before;
     let request = RunRequest {
         app: app.clone(),
-        options,
+        options: options.clone(),
         method: a.what.method,
+    };
+    // The plan is shown before the app name is asked for (or, with
+    // --confirm, before anything changes), as `terraform apply` does.
+    let approve = |reading: &PreflightReading, choice: &Choice| {
+        print_plan(&app, &options, reading, choice, PlanView::Confirm);
+        if confirmed {
+            Ok(())
+        } else {
+            ask("pgmigrate run", &app)
+        }
     };
     let out = Printer::new();
     let started = Instant::now();
-    let journal = session::start(&client, &home, &request, s, &out)?;
+    let journal = session::start(&client, &home, &request, s, &out, &approve)?;
     print_summary(&journal, started.elapsed(), client.request_count());
     Ok(())
 }

@@ -80,7 +80,19 @@ pub(super) fn demo(a: DemoArgs) -> Result<(), Error> {
     let before = sandbox.snapshot();
     let out = Printer::new();
     let started = Instant::now();
-    let journal = session::start(&client, &home, &request, Settings::default(), &out)?;
+    // The demo shows the plan a run shows before its confirmation.
+    let show = |reading: &crate::methods::preflight::PreflightReading,
+                choice: &crate::methods::choose::Choice| {
+        super::render::print_plan(
+            &request.app,
+            &request.options,
+            reading,
+            choice,
+            super::render::PlanView::Confirm,
+        );
+        Ok(())
+    };
+    let journal = session::start(&client, &home, &request, Settings::default(), &out, &show)?;
     print_summary(&journal, started.elapsed(), client.request_count());
     print_demo_status_heading(&a.app);
     let path = home.journal_path(&a.app, &journal.run_id);

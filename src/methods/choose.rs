@@ -221,7 +221,17 @@ fn judge_follower(s: &Source, to: &str) -> MethodOption {
         return no(format!(
             "the database has followers of its own ({}), which would keep following the old \
              database; addons:upgrade re-points them",
-            s.followers.join(", ")
+            s.followers
+                .iter()
+                // A journal of an earlier release may hold their URLs
+                // (with a password): never shown.
+                .map(|f| if f.contains("://") {
+                    "a follower"
+                } else {
+                    f.as_str()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     match s.fork_follow.as_deref() {

@@ -371,3 +371,95 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+/// Where the app stands according to the journal: is it down (maintenance
+/// on, dynos at zero), and since when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppState {
+    /// Maintenance on (by the run) or the dynos at zero: the app serves
+    /// nothing. `None` when a request that decides it is in doubt.
+    pub down: Option<bool>,
+    /// When the run took it down (maintenance on, else the scale-down).
+    pub down_since: Option<String>,
+    /// In words, for people.
+    pub words: String,
+}
+
+/// [`AppState`] of a journal, from what its plan's steps changed.
+pub fn app_state(j: &Journal) -> AppState {
+    let Some(plan) = plan(&j.log.method) else {
+        return AppState {
+            down: None,
+            down_since: None,
+            words: "unknown (the journal's method is not one this pgmigrate knows)".into(),
+        };
+    };
+    let expect = expected(&plan, j);
+    let was_on = j.facts.as_ref().is_some_and(|f| f.maintenance_was_on);
+    let maintenance = expect.get("maintenance").copied().flatten();
+    let formation = expect.get("formation").copied().flatten();
+    let in_doubt =
+        expect.get("maintenance") == Some(&None) || expect.get("formation") == Some(&None);
+    let maint_on = maintenance == Some("on") && !was_on;
+    let at_zero = formation == Some("at-zero");
+    let finished = |id: &str| {
+        j.log
+            .record(id)
+            .filter(|r| r.state == crate::engine::StepState::Done)
+            .and_then(|r| r.finished_at.clone())
+    };
+    let since = if maint_on {
+        outputs::window(j)
+            .0
+            .or_else(|| finished(outputs::id::MAINTENANCE_ON))
+    } else if at_zero {
+        finished(outputs::id::SCALE_DOWN)
+    } else {
+        None
+    };
+    let ago = since
+        .as_deref()
+        .and_then(|s| humantime::parse_rfc3339(s).ok())
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .map(|d| {
+            format!(
+                " ({} ago)",
+                humantime::format_duration(Duration::from_secs(d.as_secs()))
+            )
+        })
+        .unwrap_or_default();
+    let when = since
+        .as_deref()
+        .map(|s| format!(" since {} UTC{ago}", s.get(11..19).unwrap_or(s)))
+        .unwrap_or_default();
+    let (down, words) = if in_doubt {
+        (
+            None,
+            "maybe down: a request that turns maintenance on or scales the dynos is in doubt; \
+             `pgmigrate status` and `heroku ps`/`heroku maintenance` tell"
+                .to_string(),
+        )
+    } else if maint_on || at_zero {
+        let what = match (maint_on, at_zero) {
+            (true, true) => "maintenance on and every process type at zero",
+            (true, false) => "maintenance on",
+            _ => "every process type at zero",
+        };
+        (Some(true), format!("DOWN: {what}{when}"))
+    } else if was_on {
+        (
+            Some(false),
+            "as before the run: maintenance was on before it, and stays on".into(),
+        )
+    } else {
+        (
+            Some(false),
+            "up: maintenance off and its dynos running as before".into(),
+        )
+    };
+    AppState {
+        down,
+        down_since: if down == Some(true) { since } else { None },
+        words,
+    }
+}

@@ -37,6 +37,10 @@ pub struct PreflightReading {
     pub warnings: Vec<String>,
     /// Warnings that matter only to a copy (a transfer's limits).
     pub copy_warnings: Vec<String>,
+    /// A check that refuses the run, found once the app was read (a pooler
+    /// with an Essential target, data larger than the plan, one-off
+    /// dynos): `plan` still shows every method before it says so.
+    pub refusal: Option<Error>,
 }
 
 impl PreflightReading {
@@ -83,8 +87,24 @@ pub fn decide(
 }
 
 /// Preflight: read the app and decide whether it can be migrated. Changes
-/// nothing. `force` allows a target plan equal to the source's.
+/// nothing. `force` allows a target plan equal to the source's, or smaller
+/// than the data.
 pub fn preflight(
+    client: &Client,
+    app: &str,
+    options: &RunOptions,
+    force: bool,
+) -> Result<PreflightReading, Error> {
+    let mut reading = read(client, app, options, force)?;
+    match reading.refusal.take() {
+        Some(e) => Err(e),
+        None => Ok(reading),
+    }
+}
+
+/// Read the app as [`preflight`] does; a refusal found once the app was
+/// read is returned in the reading, not as an error.
+pub fn read(
     client: &Client,
     app: &str,
     options: &RunOptions,
@@ -189,6 +209,21 @@ pub fn preflight(
                 .into(),
         });
     }
+    let mut refusal = too_small(
+        &addon.name,
+        &source_plan,
+        db.data_size(),
+        &options.to_plan,
+        force,
+    );
+    let losses = crate::plans::losses(&source_plan, &options.to_plan);
+    if !losses.is_empty() {
+        warnings.push(format!(
+            "{} moves down from {source_plan} to the Essential tier, and gives up: {}",
+            addon.name,
+            losses.join("; ")
+        ));
+    }
     let plan_name = options
         .to_plan
         .split_once(':')
@@ -258,12 +293,18 @@ pub fn preflight(
         });
     if let Some(pool) = &pool {
         if essential_tier(&options.to_plan) {
-            return Err(pooler_error(app, &addon.name, &pool.name, &options.to_plan));
+            refusal = refusal.or(Some(pooler_error(
+                app,
+                &addon.name,
+                &source_plan,
+                &pool.name,
+                &options.to_plan,
+            )));
         }
     }
     let one_offs = steps::one_off_names(&dynos);
     if !one_offs.is_empty() {
-        return Err(one_off_error(app, &one_offs));
+        refusal = refusal.or(Some(one_off_error(app, &one_offs)));
     }
     // A data maintenance pending or under way decides whether
     // addons:upgrade can run. The Data API refuses maintenances of Essential
@@ -313,12 +354,78 @@ pub fn preflight(
             pool,
             source_bytes: db.data_size(),
             fork_follow: db.fork_follow(),
-            source_followers: db.followers(),
+            source_followers: follower_names(&db.followers(), &attachments, &config),
             source_maintenance,
         },
         warnings,
         copy_warnings,
+        refusal,
     })
+}
+
+/// The data would not fit the target plan's published storage: refused
+/// unless `--force`.
+fn too_small(
+    source: &str,
+    source_plan: &str,
+    bytes: Option<u64>,
+    to: &str,
+    force: bool,
+) -> Option<Error> {
+    let (bytes, room) = (bytes?, crate::plans::storage_bytes(to)?);
+    if bytes <= room || force {
+        return None;
+    }
+    let here = source_plan.split_once(':').map_or(source_plan, |(_, p)| p);
+    let mut fit = crate::plans::plans_that_fit(to, bytes, 4);
+    fit.retain(|p| p != here);
+    fit.truncate(3);
+    let human = crate::methods::human_bytes;
+    Some(Error::Preflight {
+        problem: format!(
+            "{source} holds {} of data, and {to} offers {} of storage (Heroku's published \
+             limit): the data would not fit.",
+            human(bytes),
+            human(room)
+        ),
+        fix: format!(
+            "choose a plan that holds it with --to ({}), or pass --force if you know better \
+             (the figure is pg:info's Data Size)",
+            if fit.is_empty() {
+                "a plan of a larger tier".to_string()
+            } else {
+                format!("{}, or a larger tier", fit.join(", "))
+            }
+        ),
+    })
+}
+
+/// The source's followers as `heroku pg:info` names them: Heroku lists
+/// them by URL, which holds a password, so each becomes the add-on and
+/// attachment whose config var holds that URL. A follower this app does not
+/// attach is counted, never shown.
+fn follower_names(
+    followers: &[String],
+    attachments: &[crate::heroku::types::Attachment],
+    config: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    followers
+        .iter()
+        .map(|f| {
+            if !f.contains("://") {
+                return f.clone();
+            }
+            attachments
+                .iter()
+                .filter(|a| a.namespace.is_none() && a.name != "DATABASE")
+                .find(|a| config.get(&a.config_var()) == Some(f))
+                .map(|a| match a.addon.name.as_deref() {
+                    Some(addon) => format!("{addon} ({})", a.name),
+                    None => a.name.clone(),
+                })
+                .unwrap_or_else(|| "a follower not attached to this app".into())
+        })
+        .collect()
 }
 
 /// What preflight found, in one line.
@@ -354,7 +461,18 @@ pub fn summary(j: &crate::journal::Journal) -> String {
 /// `DATABASE_CONNECTION_POOL` and the target plan cannot pool: the pooler
 /// could not follow the database, and the run would fail after DATABASE
 /// had moved.
-fn pooler_error(app: &str, source: &str, pool: &str, plan: &str) -> Error {
+fn pooler_error(app: &str, source: &str, source_plan: &str, pool: &str, plan: &str) -> Error {
+    // Never suggest the plan the database is already on.
+    let suggest = match crate::methods::choose::level(source_plan) {
+        Some(l) if !essential_tier(source_plan) => {
+            let tier = crate::methods::choose::tier(source_plan);
+            format!(
+                "heroku-postgresql:{tier}-{}",
+                if l == 0 { 2 } else { l + 1 }
+            )
+        }
+        _ => "heroku-postgresql:standard-0".to_string(),
+    };
     Error::Preflight {
         problem: format!(
             "{app} reaches {source} through a connection pooler ({pool}), and {plan} is an \
@@ -363,9 +481,9 @@ fn pooler_error(app: &str, source: &str, pool: &str, plan: &str) -> Error {
              database to it."
         ),
         fix: format!(
-            "choose a Standard or higher plan with --to (e.g. --to heroku-postgresql:standard-0), \
-             or, if the app can do without pooling, detach the pooler first (`heroku \
-             addons:detach {pool} --app {app}`) and run again"
+            "choose a Standard or higher plan with --to (e.g. --to {suggest}), or, if the app \
+             can do without pooling, detach the pooler first (`heroku addons:detach {pool} \
+             --app {app}`) and run again"
         ),
     }
 }

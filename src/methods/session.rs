@@ -120,14 +120,20 @@ pub fn all_step_ids() -> Vec<&'static str> {
     ids
 }
 
+/// Asked with what preflight read and the method chosen, before anything
+/// changes: shows the plan and takes the person's confirmation, or refuses.
+pub type Approve<'x> =
+    &'x dyn Fn(&preflight::PreflightReading, &crate::methods::choose::Choice) -> Result<(), Error>;
+
 /// Begin a new run: lock, refuse if the last run is unfinished, preflight,
-/// then journal and run every step.
+/// choose the method, have it approved, then journal and run every step.
 pub fn start(
     client: &Client,
     home: &Home,
     request: &RunRequest,
     settings: Settings,
     observer: &dyn Observer,
+    approve: Approve<'_>,
 ) -> Result<Journal, Error> {
     let app = &request.app;
     // Check that the home is usable before reading anything.
@@ -165,6 +171,7 @@ pub fn start(
             )));
         }
     }
+    approve(&reading, &choice)?;
     observer.progress(&Progress::Note(format!("method: {}", choice.why)));
     for w in reading.warnings_for(choice.method) {
         observer.progress(&Progress::Warning(w));
@@ -354,15 +361,19 @@ impl<'a> Session<'a> {
                 verb,
                 app: j.app.clone(),
                 run_id: j.run_id.clone(),
-                step: step.to_string(),
-                reason: "stopped here as asked by --stop-before".into(),
+                step: step.into(),
+                reason: "as asked by --stop-before".into(),
+                app_state: super::app_state(j).words.into(),
+                asked: true,
             },
             Halt::Stopped { step, reason } => Error::Stopped {
                 verb,
                 app: j.app.clone(),
                 run_id: j.run_id.clone(),
-                step: step.to_string(),
-                reason,
+                step: step.into(),
+                reason: reason.into(),
+                app_state: super::app_state(j).words.into(),
+                asked: false,
             },
             Halt::Refused { reason, fix, .. } => Error::Preflight {
                 problem: match self.plan.method {

@@ -50,6 +50,14 @@ impl Out {
         assert!(self.stdout.contains(text), "stdout lacks {text:?}\n{self}");
         self
     }
+    pub fn stdout_lacks(&self, text: &str) -> &Out {
+        assert!(!self.stdout.contains(text), "stdout has {text:?}\n{self}");
+        self
+    }
+    pub fn stderr_lacks(&self, text: &str) -> &Out {
+        assert!(!self.stderr.contains(text), "stderr has {text:?}\n{self}");
+        self
+    }
 }
 
 impl std::fmt::Display for Out {
@@ -214,8 +222,18 @@ impl Env {
     /// Run a migration of `app` that stops before `step` (exit 3) and
     /// return its journal's path.
     pub fn stopped_run(&self, app: &str, step: &str) -> PathBuf {
-        self.run(&["run", "-a", app, "--confirm", app, "--stop-before", step])
-            .code(3);
+        self.run(&[
+            "run",
+            "--to",
+            "essential-0",
+            "-a",
+            app,
+            "--confirm",
+            app,
+            "--stop-before",
+            step,
+        ])
+        .code(3);
         self.journal_path(app)
     }
 }
@@ -316,4 +334,60 @@ pub fn transfer(journal: &Value) -> Value {
     out("wait-copy")
         .or_else(|| out("start-copy"))
         .unwrap_or(Value::Null)
+}
+
+/// Every credential the sandbox knows: its token, each add-on's URL and
+/// password, and the other credential of a same-host var.
+pub fn secrets(env: &Env) -> Vec<String> {
+    let state = env.state();
+    let mut secrets = vec![env.sandbox.token()];
+    for a in state["addons"].as_array().unwrap() {
+        let url = url::Url::parse(a["url"].as_str().unwrap()).unwrap();
+        secrets.push(url.password().unwrap().to_string());
+        secrets.push(a["url"].as_str().unwrap().to_string());
+    }
+    secrets.push("other-credential-secret".into());
+    secrets
+}
+
+/// Scan every output and every byte under PGMIGRATE_HOME for secrets.
+pub fn assert_no_secret(env: &Env, outs: &[Out]) {
+    let secrets = secrets(env);
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![];
+    for (i, o) in outs.iter().enumerate() {
+        haystacks.push((format!("output {i} stdout"), o.stdout.clone().into_bytes()));
+        haystacks.push((format!("output {i} stderr"), o.stderr.clone().into_bytes()));
+    }
+    let files = env.home_files();
+    assert!(!files.is_empty());
+    for (p, bytes) in files {
+        haystacks.push((p.display().to_string(), bytes));
+    }
+    for (name, bytes) in &haystacks {
+        let text = String::from_utf8_lossy(bytes);
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{name} contains a secret");
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (p, _) in env.home_files() {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+        let mut dirs = vec![env.home.path().join("apps")];
+        while let Some(dir) = dirs.pop() {
+            if !dir.exists() {
+                continue;
+            }
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                if e.path().is_dir() {
+                    dirs.push(e.path());
+                }
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ pub mod wait_copy;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{NoReturn, Plan};
+use crate::engine::{Forward, NoReturn, Plan, StepState};
 use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::steps::{
@@ -49,6 +49,19 @@ pub fn back_on_target<'a>() -> [crate::methods::Def<'a>; 2] {
 /// The copy's plan.
 pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
     let [up, off] = back_on_target();
+    // What would stop the run inside the window is checked before it.
+    let mut on = maintenance::on();
+    on.forward = Forward::Write(|ctx, io| {
+        verify::reachable(ctx, io.journal())?;
+        maintenance::prepare_on(ctx, io)
+    });
+    let mut down = scale::down();
+    down.forward = Forward::Write(|ctx, io| {
+        if io.journal().log.state(id::MAINTENANCE_ON) == Some(StepState::Skipped) {
+            verify::reachable(ctx, io.journal())?;
+        }
+        scale::prepare_down(ctx, io)
+    });
     Plan {
         method: METHOD,
         steps: vec![
@@ -56,8 +69,8 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
             create_target::def(),
             wait_target::def(),
             alias_source::def(),
-            maintenance::on(),
-            scale::down(),
+            on,
+            down,
             scale::wait(),
             start_copy::def(),
             wait_copy::def(),

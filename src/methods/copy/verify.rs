@@ -51,3 +51,30 @@ fn run(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
         &report,
     ))
 }
+
+/// Before the window (the copy's `maintenance-on`, or its `scale-down` when
+/// maintenance was already on): with `--verify counts|checksum`, both
+/// databases must be reachable from this machine, or the run would copy
+/// with the app down and then stop at `verify`. Nothing is changed when
+/// this refuses; `resume --verify none` goes on without the comparison.
+pub fn reachable(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
+    let mode = j.options.verify;
+    if mode == VerifyMode::None {
+        return Ok(());
+    }
+    let (source, target) = ctx.urls(j)?;
+    for (which, url) in [("old", source), ("new", target)] {
+        crate::verify::connect(&url).map_err(|e| {
+            StepError::Definite(format!(
+                "the app was not taken down: the {which} database cannot be reached from this \
+                 machine ({e}), and --verify {mode} compares the two databases before the \
+                 cut-over, so the run would have stopped with the app down. Run pgmigrate \
+                 where both databases can be reached, or `pgmigrate resume --app {app} \
+                 --verify none`, which gives up that comparison: Heroku's report that the \
+                 transfer succeeded is then all that says the copy is whole",
+                app = j.app
+            ))
+        })?;
+    }
+    Ok(())
+}

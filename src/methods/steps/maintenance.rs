@@ -52,7 +52,7 @@ fn was_on(j: &Journal) -> bool {
 /// One-off dynos are not stopped by scaling and could write to the old
 /// database during the copy: refuse to go on while any is up (a read,
 /// before the app is touched).
-fn prepare_on<'a>(
+pub fn prepare_on<'a>(
     ctx: &mut Ctx<'a>,
     io: &mut Io<'_, Journal>,
 ) -> Result<Request<Ctx<'a>, Journal>, StepError> {

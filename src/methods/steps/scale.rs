@@ -86,7 +86,7 @@ pub fn up<'a>() -> Def<'a> {
     }
 }
 
-fn prepare_down<'a>(
+pub fn prepare_down<'a>(
     ctx: &mut Ctx<'a>,
     io: &mut Io<'_, Journal>,
 ) -> Result<Request<Ctx<'a>, Journal>, StepError> {
