@@ -106,6 +106,7 @@ impl World {
                 json!({"id": p.id, "type": p.process_type, "quantity": p.quantity,
                        "size": p.size, "dyno_size": {"id": Value::Null, "name": p.size},
                        "command": format!("bin/{}", p.process_type),
+                       "created_at": stamp(0), "updated_at": stamp(p.updated_ms),
                        "app": {"id": a.id, "name": a.name}})
             })
             .collect()
@@ -149,6 +150,16 @@ impl World {
         }
         let now = self.now_ms();
         for (t, q, size) in plan {
+            // FACT (Platform API schema, formation): `updated_at`, "when
+            // dyno type was updated". GUESS: every update of the entry in a
+            // batch counts, even one to the quantity it already has.
+            if let Some(p) = self
+                .apps
+                .get_mut(app)
+                .and_then(|a| a.formation.iter_mut().find(|p| p.process_type == t))
+            {
+                p.updated_ms = now;
+            }
             if let Some(size) = size {
                 if let Some(p) = self
                     .apps

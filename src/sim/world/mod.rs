@@ -99,6 +99,8 @@ pub struct Process {
     pub quantity: u32,
     pub size: String,
     pub id: String,
+    /// When this process type was last updated (`updated_at`).
+    pub updated_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +360,7 @@ impl World {
                     quantity: 0,
                     size: p.size.clone(),
                     id,
+                    updated_ms: 0,
                 });
             }
             if let Some(phase) = &spec.release_phase {
@@ -371,6 +374,7 @@ impl World {
                         quantity: 0,
                         size: "standard-1X".into(),
                         id,
+                        updated_ms: 0,
                     });
                 }
                 w.release_phases
@@ -681,7 +685,7 @@ fn plan_id(name: &str) -> String {
     )
 }
 
-fn stamp(ms: u64) -> String {
+pub(super) fn stamp(ms: u64) -> String {
     // Timestamps relative to a fixed epoch keep the sandbox deterministic
     // enough for people and tests.
     let base = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000);
