@@ -452,6 +452,7 @@ mod tests {
             quantity: q,
             size: Some(size.into()),
             dyno_size: None,
+            updated_at: None,
         }
     }
 

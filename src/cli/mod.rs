@@ -215,6 +215,12 @@ struct RunArgs {
     /// Only show what would be done (as `pgmigrate plan`); change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// For an app found in maintenance with every dyno at zero (refused
+    /// otherwise, as another run may have it down): with --force, the
+    /// formation it should run after the run, `web=2,worker=1` (a size:
+    /// `web=2:standard-2X`); maintenance then ends off.
+    #[arg(long, value_name = "TYPE=N,...", value_parser = parse_formation)]
+    restore_formation: Option<RestoreFormation>,
     #[command(flatten)]
     timeouts: Timeouts,
 }
@@ -290,6 +296,40 @@ struct DemoArgs {
     /// server (a URL of a role that may create databases).
     #[arg(long, value_name = "URL", env = "PGMIGRATE_SANDBOX_POSTGRES")]
     postgres: Option<String>,
+}
+
+/// `--restore-formation`'s value (a newtype: clap reads a bare `Vec` as
+/// repeated values).
+#[derive(Debug, Clone)]
+struct RestoreFormation(Vec<crate::journal::ProcessRecord>);
+
+/// `web=2,worker=1:standard-2X` (commas or spaces between types).
+fn parse_formation(s: &str) -> Result<RestoreFormation, String> {
+    let bad = |p: &str| format!("`{p}` is not TYPE=N or TYPE=N:SIZE (e.g. web=2,worker=1)");
+    let out: Result<Vec<_>, String> = s
+        .split([',', ' '])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (t, rest) = p.split_once('=').ok_or_else(|| bad(p))?;
+            let (n, size) = match rest.split_once(':') {
+                Some((n, z)) => (n, Some(z.to_string())),
+                None => (rest, None),
+            };
+            let quantity = n.parse::<u32>().map_err(|_| bad(p))?;
+            if t.is_empty() || quantity > 10_000 {
+                return Err(bad(p));
+            }
+            Ok(crate::journal::ProcessRecord {
+                process_type: t.to_string(),
+                quantity,
+                size,
+            })
+        })
+        .collect();
+    match out {
+        Ok(v) if v.is_empty() => Err("name at least one process type: web=2".into()),
+        other => other.map(RestoreFormation),
+    }
 }
 
 fn parse_step(s: &str) -> Result<String, String> {

@@ -10,12 +10,16 @@ use super::render::{plan_json, print_json, print_plan, render_methods, PlanView}
 use super::MigrationArgs;
 use crate::error::Error;
 use crate::methods::choose::Wanted;
-use crate::methods::preflight::{decide, read};
+use crate::methods::preflight::{decide, read, Allow};
 
 pub(super) fn plan(what: &MigrationArgs, json: bool) -> Result<(), Error> {
     let (app, options) = migration(what)?;
     let client = client()?;
-    let mut reading = read(&client, &app, &options, what.force)?;
+    let allow = Allow {
+        force: what.force,
+        restore_formation: None,
+    };
+    let mut reading = read(&client, &app, &options, &allow)?;
     let refusal = reading.refusal.take();
     let choice = decide(&app, &options, &reading, what.method);
     let refusal = match (refusal, choice) {

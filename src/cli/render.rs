@@ -578,9 +578,37 @@ pub(super) fn print_runs(home_root: &Path, runs: &[RunSummary], json: bool) {
     }
 }
 
-/// The last line of `rollback`.
-pub(super) fn print_rolled_back(j: &Journal) {
-    outln!("Rolled back {}: {}", j.app, outcome_words(j));
+/// The last line of `rollback`: every step undone, and the app as it was
+/// checked live afterwards (maintenance, formation, the database attached).
+pub(super) fn print_rolled_back(j: &Journal, differences: Result<&[String], String>) {
+    let differences = match differences {
+        Ok(d) => d,
+        Err(e) => {
+            outln!(
+                "Rolled back {}: every step the run took was undone. The app could not be \
+                 checked afterwards ({}): `heroku ps`, `heroku maintenance` and `heroku addons` \
+                 show it.",
+                j.app,
+                redact(&e)
+            );
+            return;
+        }
+    };
+    if differences.is_empty() {
+        outln!(
+            "Rolled back {}: every step was undone, and the app is as it was before the run \
+             (checked live: maintenance, formation, the database attached).",
+            j.app
+        );
+    } else {
+        outln!(
+            "Rolled back {}: every step the run took was undone, but the app is NOT as it was \
+             before the run:\n  - {}\n  These were changed outside pgmigrate (or passed with \
+             --force); put them back by hand if they should be.",
+            j.app,
+            differences.join("\n  - ")
+        );
+    }
 }
 
 /// How to point pgmigrate at a sandbox just started.

@@ -27,6 +27,7 @@ pub(super) fn run(a: RunArgs) -> Result<(), Error> {
         app: app.clone(),
         options: options.clone(),
         method: a.what.method,
+        restore_formation: a.restore_formation.clone().map(|f| f.0),
     };
     // The plan is shown before the app name is asked for (or, with
     // --confirm, before anything changes), as `terraform apply` does.
@@ -74,6 +75,11 @@ pub(super) fn rollback(a: RollbackArgs) -> Result<(), Error> {
     let out = Printer::new();
     let mut m = Session::open(&client, &home, &app, "rollback", s, &out)?;
     let journal = m.rollback()?;
-    print_rolled_back(&journal);
+    // What is printed is what the live app shows, not what the journal
+    // hoped for: after `--force` past drift the two can differ.
+    // A failed look does not undo the rollback: it is said, and the
+    // command still did what it was asked.
+    let differences = m.differences_after_rollback();
+    print_rolled_back(&journal, differences.as_deref().map_err(|e| e.to_string()));
     Ok(())
 }

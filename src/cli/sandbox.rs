@@ -76,6 +76,7 @@ pub(super) fn demo(a: DemoArgs) -> Result<(), Error> {
         },
         // The demo shows the copy, the method every move can use.
         method: crate::methods::choose::Wanted::Copy,
+        restore_formation: None,
     };
     let before = sandbox.snapshot();
     let out = Printer::new();

@@ -40,6 +40,9 @@ pub struct Formation {
     pub size: Option<String>,
     #[serde(default)]
     pub dyno_size: Option<NamedRef>,
+    /// When this process type was last updated (scaled or resized).
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 impl Formation {
@@ -124,6 +127,8 @@ pub struct Addon {
     pub app: Option<NamedRef>,
     #[serde(default, deserialize_with = "null_default")]
     pub config_vars: Vec<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 impl Addon {

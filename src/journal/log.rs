@@ -211,7 +211,7 @@ pub fn next_state(from: StepState, t: &Transition) -> Option<StepState> {
         (Pending | Running | Failed, Transition::Fail(_)) => Some(Failed),
         (Running | Failed, Transition::Reset(_)) => Some(Pending),
         (Pending | Running | Failed, Transition::Keep(_)) => Some(from),
-        (Done | Failed | Running, Transition::Redo(_)) => Some(Pending),
+        (Done | Failed | Running | Skipped, Transition::Redo(_)) => Some(Pending),
         _ => None,
     }
 }

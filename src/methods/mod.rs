@@ -297,7 +297,7 @@ pub fn outcome_words(j: &Journal) -> String {
         .unwrap_or_default();
     match (j.log.direction, j.log.outcome) {
         (_, Outcome::Completed) => "completed: the app runs on the new database".into(),
-        (_, Outcome::RolledBack) => "rolled back: the app is as it was before the run".into(),
+        (_, Outcome::RolledBack) => "rolled back: every step the run took was undone".into(),
         (_, Outcome::Refused) => "refused: nothing was changed".into(),
         (Direction::Forward, Outcome::InProgress) => format!("in progress{at}"),
         (Direction::Forward, Outcome::Stopped) => format!("stopped{at}"),

@@ -49,6 +49,26 @@ pub struct Switched {
     pub at: String,
 }
 
+/// `scale-down`: each process type's `updated_at` as the scale-down left
+/// it, so that a later change (someone scaling back up, even if down
+/// again) is seen before the cut-over. Absent in journals of earlier
+/// releases.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaledDown {
+    pub formation_updated_at: std::collections::BTreeMap<String, String>,
+}
+
+impl ScaledDown {
+    pub fn of(formation: &[crate::heroku::types::Formation]) -> ScaledDown {
+        ScaledDown {
+            formation_updated_at: formation
+                .iter()
+                .filter_map(|f| Some((f.process_type.clone(), f.updated_at.clone()?)))
+                .collect(),
+        }
+    }
+}
+
 /// The new database's add-on id, once known: the add-on created (a copy's
 /// target, a follower), or, for an in-place plan change, the source add-on
 /// itself (its database is replaced under the same add-on).

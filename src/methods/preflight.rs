@@ -86,6 +86,17 @@ pub fn decide(
     })
 }
 
+/// What the person allowed past preflight's refusals.
+#[derive(Debug, Clone, Default)]
+pub struct Allow {
+    /// `--force`: a target plan equal to the source's, or smaller than the
+    /// data; with `restore_formation`, an app found down.
+    pub force: bool,
+    /// `--restore-formation`: the formation the app should run after the
+    /// run, for an app found in maintenance with every dyno at zero.
+    pub restore_formation: Option<Vec<ProcessRecord>>,
+}
+
 /// Preflight: read the app and decide whether it can be migrated. Changes
 /// nothing. `force` allows a target plan equal to the source's, or smaller
 /// than the data.
@@ -93,9 +104,9 @@ pub fn preflight(
     client: &Client,
     app: &str,
     options: &RunOptions,
-    force: bool,
+    allow: &Allow,
 ) -> Result<PreflightReading, Error> {
-    let mut reading = read(client, app, options, force)?;
+    let mut reading = read(client, app, options, allow)?;
     match reading.refusal.take() {
         Some(e) => Err(e),
         None => Ok(reading),
@@ -108,8 +119,9 @@ pub fn read(
     client: &Client,
     app: &str,
     options: &RunOptions,
-    force: bool,
+    allow: &Allow,
 ) -> Result<PreflightReading, Error> {
+    let force = allow.force;
     tracing::info!(app, to = %options.to_plan, from = %options.from_attachment, "preflight");
     let api = |context: &str| {
         let context = context.to_string();
@@ -302,6 +314,11 @@ pub fn read(
             )));
         }
     }
+    let others = crate::methods::steps::others::under_way(client, app, &addon.id)
+        .map_err(api("listing the app's add-ons"))?;
+    if let Some(t) = others.first() {
+        refusal = refusal.or(Some(other_run_error(app, t)));
+    }
     let one_offs = steps::one_off_names(&dynos);
     if !one_offs.is_empty() {
         refusal = refusal.or(Some(one_off_error(app, &one_offs)));
@@ -326,23 +343,51 @@ pub fn read(
             }
         }
     };
-    if formation.iter().all(|f| f.quantity == 0) {
-        warnings.push(format!(
+    let mut recorded: Vec<ProcessRecord> = formation
+        .iter()
+        .map(|f| ProcessRecord {
+            process_type: f.process_type.clone(),
+            quantity: f.quantity,
+            size: f.size_name().map(str::to_string),
+        })
+        .collect();
+    let mut maintenance_was_on = app_info.maintenance;
+    let down = app_info.maintenance
+        && formation.iter().any(|f| f.process_type != "release")
+        && formation.iter().all(|f| f.quantity == 0);
+    match (down, &allow.restore_formation) {
+        (true, Some(wanted)) if force => match restore(&recorded, wanted) {
+            Ok(r) => {
+                warnings.push(format!(
+                    "{app} was found in maintenance with every dyno at zero: as you said \
+                     (--force --restore-formation), the run ends with {} and maintenance off",
+                    r.iter()
+                        .map(|p| format!("{}={}", p.process_type, p.quantity))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+                recorded = r;
+                maintenance_was_on = false;
+            }
+            Err(e) => refusal = refusal.or(Some(e)),
+        },
+        (true, _) => refusal = refusal.or(Some(found_down_error(app))),
+        (false, Some(_)) => {
+            return Err(Error::Usage(format!(
+                "--restore-formation is only for an app found in maintenance with every dyno \
+                 at zero; {app} is not: pgmigrate restores the formation it finds"
+            )))
+        }
+        (false, None) if formation.iter().all(|f| f.quantity == 0) => warnings.push(format!(
             "{app} has no dynos running; nothing will be scaled."
-        ));
+        )),
+        (false, None) => {}
     }
     Ok(PreflightReading {
         facts: Facts {
             app_id: app_info.id,
-            maintenance_was_on: app_info.maintenance,
-            formation: formation
-                .iter()
-                .map(|f| ProcessRecord {
-                    process_type: f.process_type.clone(),
-                    quantity: f.quantity,
-                    size: f.size_name().map(str::to_string),
-                })
-                .collect(),
+            maintenance_was_on,
+            formation: recorded,
             source: AddonRecord {
                 id: addon.id.clone(),
                 name: addon.name.clone(),
@@ -484,6 +529,70 @@ fn pooler_error(app: &str, source: &str, source_plan: &str, pool: &str, plan: &s
             "choose a Standard or higher plan with --to (e.g. --to {suggest}), or, if the app \
              can do without pooling, detach the pooler first (`heroku addons:detach {pool} \
              --app {app}`) and run again"
+        ),
+    }
+}
+
+/// The app is down (maintenance on, every dyno at zero) and nothing here
+/// says why: taking that as its normal state would leave it down for good.
+fn found_down_error(app: &str) -> Error {
+    Error::Preflight {
+        problem: format!(
+            "{app} is in maintenance with every process type at zero, and no unfinished run of \
+             it is journaled here: another migration (from another machine) may have it down \
+             right now, or one was abandoned. Taking this as the app's normal state would \
+             leave it down for good after the run."
+        ),
+        fix: format!(
+            "ask whoever else migrates {app} (a `-pgmigrate-` add-on in `heroku addons --app \
+             {app}` is a run under way). If none is, pass --force --restore-formation \
+             web=N,worker=M (the formation the app should run afterwards): the run then ends \
+             with it, and with maintenance off"
+        ),
+    }
+}
+
+/// The formation to restore, `--restore-formation` over the one found:
+/// every type named must exist; sizes are kept unless given.
+fn restore(found: &[ProcessRecord], wanted: &[ProcessRecord]) -> Result<Vec<ProcessRecord>, Error> {
+    let mut out = found.to_vec();
+    for w in wanted {
+        let Some(p) = out.iter_mut().find(|p| p.process_type == w.process_type) else {
+            return Err(Error::Usage(format!(
+                "--restore-formation names {}, which is not a process type of the app (it has {})",
+                w.process_type,
+                found
+                    .iter()
+                    .map(|p| p.process_type.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        p.quantity = w.quantity;
+        if w.size.is_some() {
+            p.size = w.size.clone();
+        }
+    }
+    Ok(out)
+}
+
+/// Another run's target is on the app: a migration under way, perhaps
+/// from another machine (another `PGMIGRATE_HOME`).
+fn other_run_error(app: &str, t: &crate::methods::steps::others::Target) -> Error {
+    Error::Preflight {
+        problem: format!(
+            "another migration of {app} looks under way: the add-on {} (attached only as {}, \
+             created {}) is the target of a pgmigrate run that has not finished, perhaps started \
+             from another machine.",
+            t.name,
+            t.attachment,
+            t.created_at.as_deref().unwrap_or("at an unknown time")
+        ),
+        fix: format!(
+            "let that run finish (`pgmigrate status --app {app}` on the machine that started \
+             it); if it was abandoned, roll it back from there, or, once you are sure no run \
+             uses it, remove the add-on (`heroku addons:destroy {} --app {app}`) and run again",
+            t.name
         ),
     }
 }

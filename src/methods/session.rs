@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::heroku::Client;
 use crate::journal::{Journal, RunOptions};
 use crate::methods::outputs::id;
+use crate::methods::steps::others::LOST_RACE;
 use crate::methods::{on_off, preflight, Ctx, Observer, Progress, Settings};
 use crate::steps;
 use crate::store::lock::AppLock;
@@ -29,6 +30,8 @@ pub struct RunRequest {
     pub options: RunOptions,
     /// The method asked for (`--method`, `auto` by default).
     pub method: crate::methods::choose::Wanted,
+    /// `--restore-formation`, for an app found down (see preflight).
+    pub restore_formation: Option<Vec<crate::journal::ProcessRecord>>,
 }
 
 /// One journaled run, open for resuming or rolling back.
@@ -103,6 +106,23 @@ pub fn stop_alias<'s>(method: &str, step: &'s str) -> &'s str {
     }
 }
 
+/// The cut-over of this run, not of the method in general: when the
+/// method's cut-over step is skipped for this app (an Essential plan is
+/// changed in place, without a maintenance), the cut-over is the first
+/// step that moves the database or changes its plan.
+fn cutover_of_this_run(plan: &Plan<Ctx<'_>, Journal>, j: &Journal, step: String) -> String {
+    let skipped = plan.step(&step).is_some_and(|d| (d.skip)(j).is_some());
+    if !skipped {
+        return step;
+    }
+    plan.steps
+        .iter()
+        .find(|d| {
+            (d.skip)(j).is_none() && d.sets.iter().any(|(k, _)| *k == "plan" || *k == "database")
+        })
+        .map_or(step, |d| d.id.to_string())
+}
+
 /// Every step id of every method's plan, for `--stop-before`.
 pub fn all_step_ids() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = Vec::new();
@@ -153,11 +173,16 @@ pub fn start(
         id::PREFLIGHT,
         preflight::def().words,
     ));
-    let reading = preflight::preflight(client, app, &request.options, settings.force)?;
+    let allow = preflight::Allow {
+        force: settings.force,
+        restore_formation: request.restore_formation.clone(),
+    };
+    let reading = preflight::preflight(client, app, &request.options, &allow)?;
     let choice = preflight::decide(app, &request.options, &reading, request.method)?;
     let plan = super::plan(choice.method)
         .ok_or_else(|| Error::Internal(format!("no plan for the method {}", choice.method)))?;
     let mut settings = settings;
+    let request_stop = settings.stop_before.clone();
     settings.stop_before = settings
         .stop_before
         .as_deref()
@@ -193,6 +218,11 @@ pub fn start(
         &plan.ids(),
     );
     journal.facts = Some(reading.facts);
+    if matches!(request_stop.as_deref(), Some("cutover" | "cut-over")) {
+        settings.stop_before = settings
+            .stop_before
+            .map(|s| cutover_of_this_run(&plan, &journal, s));
+    }
     let at = crate::store::now();
     let summary = preflight::summary(&journal);
     {
@@ -217,8 +247,13 @@ pub fn start(
         writer,
         plan,
     };
-    s.forward()?;
-    Ok(s.journal().clone())
+    match s.forward() {
+        Ok(()) => Ok(s.journal().clone()),
+        Err(Error::Stopped { reason, .. }) if reason.starts_with(LOST_RACE) => {
+            Err(s.give_way(&reason))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl<'a> Session<'a> {
@@ -327,10 +362,13 @@ impl<'a> Session<'a> {
     pub fn rollback(&mut self) -> Result<Journal, Error> {
         let j = self.journal().clone();
         if j.log.outcome == Outcome::RolledBack {
-            return Err(Error::Usage(format!(
+            // Nothing left to undo (a rollback killed after its last undo
+            // gets here): what was asked is done; the app is checked live.
+            self.ctx.observer.progress(&Progress::Note(format!(
                 "the last run of {} ({}) is already rolled back",
                 j.app, j.run_id
             )));
+            return Ok(j);
         }
         if j.log.outcome == Outcome::Refused {
             return Err(Error::Usage(format!(
@@ -351,6 +389,64 @@ impl<'a> Session<'a> {
         let result = runner.rollback(&mut self.ctx, &mut self.writer);
         result.map_err(|h| self.halt_error(h, crate::error::ROLLBACK_VERB))?;
         Ok(self.journal().clone())
+    }
+
+    /// Another run of the app came first (see `steps::others`): undo what
+    /// this run did (its own target, its alias), and nothing else. The
+    /// live app is not compared with the journal: the other run may be
+    /// changing it right now.
+    fn give_way(&mut self, why: &str) -> Error {
+        use crate::engine::Store;
+        // The step that found the other run failed in its check, before
+        // its request: it did nothing, so its undo (maintenance off!) must
+        // not run under the other run's feet.
+        let at = crate::store::now();
+        let reset = self.writer.update(&mut |j: &mut Journal| {
+            let failed: Vec<String> = j
+                .log
+                .steps
+                .iter()
+                .filter(|r| r.state == StepState::Failed)
+                .filter(|r| r.note.as_deref().is_some_and(|n| n.starts_with(LOST_RACE)))
+                .map(|r| r.id.clone())
+                .collect();
+            for id in failed {
+                let _ = j.log.apply(
+                    &id,
+                    engine::Transition::Reset("gave way before its request".into()),
+                    &at,
+                );
+            }
+        });
+        if let Err(e) = reset {
+            return e;
+        }
+        let j = self.journal().clone();
+        let app = j.app.clone();
+        let settings = self.runner_settings();
+        let watch = watcher(&self.plan, self.ctx.observer);
+        let runner = Runner::new(&self.plan, settings, &watch);
+        if let Err(h) = runner.rollback(&mut self.ctx, &mut self.writer) {
+            return self.halt_error(h, crate::error::ROLLBACK_VERB);
+        }
+        Error::Preflight {
+            problem: format!(
+                "{why}. This run removed what it had made ({}) and changed nothing else.",
+                j.target.addon_name
+            ),
+            fix: format!(
+                "the other run goes on, perhaps from another machine: let it finish (`pgmigrate \
+                 status --app {app}` where it was started); `pgmigrate run` again afterwards \
+                 only if the app still needs it"
+            ),
+        }
+    }
+
+    /// After a rollback: how the live app still differs from the app
+    /// before the run (after a `--force` past drift, it can). Empty when
+    /// it is as it was.
+    pub fn differences_after_rollback(&self) -> Result<Vec<String>, Error> {
+        self.drift()
     }
 
     fn halt_error(&self, h: Halt, verb: &'static str) -> Error {
@@ -395,9 +491,34 @@ impl<'a> Session<'a> {
     /// the differences unless `--force`.
     pub fn check_drift(&mut self) -> Result<(), Error> {
         use crate::engine::Store;
+        let diffs = self.drift()?;
+        let app = self.journal().app.clone();
+        let app = &app;
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        if self.ctx.settings.force {
+            let text = format!("drift ignored (--force): {}", diffs.join("; "));
+            self.ctx.warn(text.clone());
+            let at = crate::store::now();
+            return self.writer.update(&mut |j: &mut Journal| {
+                j.log.push_event(None, EventKind::Note, &text, &at)
+            });
+        }
+        Err(Error::Usage(format!(
+            "{app} was changed outside pgmigrate since the journal was written:\n  - {}\n  \
+             help: put it back as the journal expects, or pass --force to proceed from the app \
+             as it is now.",
+            diffs.join("\n  - ")
+        )))
+    }
+
+    /// How the live app differs from what the journal expects now
+    /// (maintenance, formation, the database attached, its plan).
+    pub fn drift(&self) -> Result<Vec<String>, Error> {
         let j = self.journal().clone();
         let Some(facts) = j.facts.as_ref() else {
-            return Ok(());
+            return Ok(vec![]);
         };
         let app = &j.app;
         let client = self.ctx.client;
@@ -495,23 +616,7 @@ impl<'a> Session<'a> {
                 ));
             }
         }
-        if diffs.is_empty() {
-            return Ok(());
-        }
-        if self.ctx.settings.force {
-            let text = format!("drift ignored (--force): {}", diffs.join("; "));
-            self.ctx.warn(text.clone());
-            let at = crate::store::now();
-            return self.writer.update(&mut |j: &mut Journal| {
-                j.log.push_event(None, EventKind::Note, &text, &at)
-            });
-        }
-        Err(Error::Usage(format!(
-            "{app} was changed outside pgmigrate since the journal was written:\n  - {}\n  \
-             help: put it back as the journal expects, or pass --force to proceed from the app \
-             as it is now.",
-            diffs.join("\n  - ")
-        )))
+        Ok(diffs)
     }
 }
 

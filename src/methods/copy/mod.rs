@@ -16,7 +16,7 @@ use crate::engine::{Forward, NoReturn, Plan, StepState};
 use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::steps::{
-    alias_source, attach, create_target, maintenance, rebind, scale, wait_target,
+    alias_source, attach, create_target, maintenance, rebind, scale, wait_target, writers,
 };
 use crate::methods::{preflight, Ctx};
 
@@ -55,6 +55,13 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
         verify::reachable(ctx, io.journal())?;
         maintenance::prepare_on(ctx, io)
     });
+    // Writers that came and went during the copy: copy again with them
+    // stopped (scale-down again records the formation anew).
+    let mut promote = attach::promote();
+    promote.forward = Forward::Write(|ctx, io| {
+        writers::guard(ctx, io.journal(), Some(id::SCALE_DOWN))?;
+        attach::prepare_promote(ctx, io)
+    });
     let mut down = scale::down();
     down.forward = Forward::Write(|ctx, io| {
         if io.journal().log.state(id::MAINTENANCE_ON) == Some(StepState::Skipped) {
@@ -75,7 +82,7 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
             start_copy::def(),
             wait_copy::def(),
             verify::def(),
-            attach::promote(),
+            promote,
             attach::repoint_pool(),
             rebind::def(),
             up,

@@ -15,10 +15,17 @@ pub fn def<'a>() -> Def<'a> {
         id: id::ALIAS_SOURCE,
         words: "keep the old database attached under a second name",
         effect: Effect::Writes,
+        // A `PGMIGRATE_<ID>` attachment (the one an earlier run created
+        // this database with) does not count: it marks a run's target
+        // (`others`), so the old database gets a name of its own.
         skip: |j| {
             j.facts
                 .as_ref()
-                .filter(|f| !f.source_other_attachments.is_empty())
+                .filter(|f| {
+                    f.source_other_attachments
+                        .iter()
+                        .any(|a| !a.starts_with(super::others::PREFIX))
+                })
                 .map(|_| "the old database already has another attachment".into())
         },
         forward: Forward::Write(prepare),

@@ -15,8 +15,8 @@ pub fn promote<'a>() -> Def<'a> {
         effect: Effect::Writes,
         skip: |_| None,
         forward: Forward::Write(|ctx, io| {
-            let name = io.journal().options.from_attachment.clone();
-            prepare(ctx, io, name, None)
+            super::writers::guard(ctx, io.journal(), None)?;
+            prepare_promote(ctx, io)
         }),
         reconcile: Some(|ctx, j| reconcile(ctx, j, &j.options.from_attachment, None)),
         undo: Undo::Compensate {
@@ -30,6 +30,15 @@ pub fn promote<'a>() -> Def<'a> {
         no_return: None,
         sets: &[("database", "new")],
     }
+}
+
+/// The request of `promote-target`, once its checks passed.
+pub fn prepare_promote<'a>(
+    ctx: &mut Ctx<'a>,
+    io: &mut Io<'_, Journal>,
+) -> Result<Request<Ctx<'a>, Journal>, StepError> {
+    let name = io.journal().options.from_attachment.clone();
+    prepare(ctx, io, name, None)
 }
 
 pub fn repoint_pool<'a>() -> Def<'a> {

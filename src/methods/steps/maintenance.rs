@@ -58,6 +58,7 @@ pub fn prepare_on<'a>(
 ) -> Result<Request<Ctx<'a>, Journal>, StepError> {
     let j = io.journal();
     refuse_one_offs(ctx, &j.app)?;
+    super::others::check(ctx, j)?;
     Ok(switch(ctx, j, true))
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::Dyno;
 use crate::journal::Journal;
-use crate::methods::outputs::id;
+use crate::methods::outputs::{id, ScaledDown};
 use crate::methods::steps::releases::{self, ReleaseRecord, Waited};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
 use crate::steps::{self, ReleaseVerdict};
@@ -93,8 +93,9 @@ pub fn prepare_down<'a>(
     let j = io.journal();
     let facts = facts(j)?;
     if facts.maintenance_was_on {
-        // maintenance-on was skipped, and with it its check.
+        // maintenance-on was skipped, and with it its checks.
         refuse_one_offs(ctx, &j.app)?;
+        super::others::check(ctx, j)?;
     }
     let app = j.app.clone();
     let updates = steps::scale_down_updates(facts);
@@ -106,8 +107,9 @@ pub fn prepare_down<'a>(
                 .client
                 .update_formation(&app, &updates)
                 .map_err(|e| write_error(&e))?;
+            let recorded = ScaledDown::of(&live);
             ctx.live_formation = live;
-            Ok(Done::words(format!("scaled {list}")))
+            Ok(Done::with(format!("scaled {list}"), &recorded))
         },
     ))
 }
@@ -127,10 +129,12 @@ fn reconcile_down(ctx: &mut Ctx<'_>, j: &Journal) -> Result<Option<Done>, StepEr
         f.iter()
             .any(|l| l.process_type == p.process_type && l.quantity == 0)
     });
-    if zero {
-        ctx.live_formation = f;
+    if !zero {
+        return Ok(None);
     }
-    Ok(zero.then(|| Done::words("the formation is at zero")))
+    let recorded = ScaledDown::of(&f);
+    ctx.live_formation = f;
+    Ok(Some(Done::with("the formation is at zero", &recorded)))
 }
 
 fn restore(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepError> {
