@@ -7,6 +7,7 @@
 //! | case | exit |
 //! |---|---|
 //! | SIGHUP during the copy, stdout and stderr closed | 0, migrated, no row lost |
+//! | the run's terminal (a pty) closed during the copy | 0, migrated, no row lost |
 //! | SIGQUIT during the copy | 3, then `resume` completes |
 //! | the app's journal directory removed mid-run | 6, the app's state in the message |
 //! | the journal rewritten by another process mid-run | 6, the other's journal kept |
@@ -23,6 +24,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use common::Env;
 use serde_json::Value;
@@ -145,6 +147,87 @@ fn sighup_during_the_copy_with_the_terminal_gone_the_run_completes() {
     assert_eq!(report["outcome"], "in-progress");
     let code = child.wait().expect("wait").code();
     assert_eq!(code, Some(0), "the run went on to the end");
+    assert_migrated(&env, &before);
+}
+
+/// A pseudo-terminal: (master, slave). Closing every copy of the master
+/// is what closing a terminal window or losing an ssh session does: the
+/// session on the slave gets SIGHUP, and its writes fail with EIO.
+fn open_pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on a descriptor this function owns; each
+    // result is checked.
+    unsafe {
+        // Close-on-exec: the child must not keep a copy of the master, or
+        // closing ours would not close the terminal.
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(master >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(master), 0, "grantpt");
+        assert_eq!(libc::unlockpt(master), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let slave = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(slave >= 0, "open the slave");
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    }
+}
+
+#[test]
+fn the_terminal_closed_during_the_copy_the_run_completes() {
+    use std::os::unix::process::CommandExt;
+    let env = slow_copy(3000);
+    let before = env.app(APP);
+    let (master, slave) = open_pty();
+    let mut args = run_args();
+    args.push("-vv");
+    let mut c = env.command(&args);
+    c.stdout(slave.try_clone().unwrap()).stderr(slave);
+    // SAFETY: setsid and ioctl are async-signal-safe; the child makes the
+    // pty (its stdout) its controlling terminal, as a login shell's child.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(1, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().expect("spawn");
+    drop(c);
+    // The terminal is read (its spinner and logs) until the copy is under
+    // way; then the reader drops the master, its only copy.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let mut master = master;
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if master.read(&mut buf).unwrap_or(0) == 0 {
+                    break;
+                }
+            }
+        })
+    };
+    while env.state()["transfers"].as_array().unwrap().is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The spinner ticks every 120 ms: the reader wakes and closes.
+    reader.join().unwrap();
+    let status = env.run(&["status", "-a", APP, "--json"]);
+    let report: Value = serde_json::from_str(&status.stdout).expect("json");
+    assert_eq!(report["running_process"]["pid"], child.id());
+    let code = child.wait().expect("wait");
+    assert_eq!(code.code(), Some(0), "the run went on to the end: {code:?}");
     assert_migrated(&env, &before);
 }
 
