@@ -119,7 +119,7 @@ pub enum Error {
     /// process took its lock or changed it: the run stopped at once,
     /// without writing its view over the other's.
     #[error(
-        "{app}: the run stopped because its journal {} {problem}.\n  The app may be in the \
+        "{app}: {what} stopped because its journal {} {problem}.\n  The app may be in the \
          middle of the migration. What this run knew when it stopped:\n{state}\n  help: check \
          the app with `heroku maintenance`, `heroku ps` and `heroku addons`; if another \
          pgmigrate is working on {app}, leave it to that one. Otherwise put the journal back \
@@ -128,6 +128,8 @@ pub enum Error {
         path.display()
     )]
     JournalLost {
+        /// "the run" or "the rollback".
+        what: &'static str,
         app: String,
         path: PathBuf,
         /// What happened to the journal or the lock, in words.

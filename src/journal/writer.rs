@@ -210,6 +210,10 @@ impl Writer {
             self.journal = last;
         }
         Err(Error::JournalLost {
+            what: match self.journal.log.direction {
+                super::log::Direction::Forward => "the run",
+                super::log::Direction::Rollback => "the rollback",
+            },
             app: self.journal.app.clone(),
             path: self.path.clone(),
             problem: self.lost.clone().unwrap_or_default(),
@@ -280,6 +284,7 @@ mod tests {
         assert!(matches!(note(w, "again"), Err(Error::JournalLost { .. })));
         assert_eq!(
             Error::JournalLost {
+                what: "the run",
                 app: String::new(),
                 path: PathBuf::new(),
                 problem: String::new(),
@@ -336,6 +341,23 @@ mod tests {
         std::fs::remove_dir_all(home.app_dir("demo-app")).unwrap();
         assert_lost(&mut w, "was removed");
         assert!(!home.app_dir("demo-app").exists(), "nothing recreated");
+    }
+
+    #[test]
+    fn a_write_that_fails_stops_the_writer_and_keeps_the_last_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let mut w = writer(&home);
+        note(&mut w, "kept").unwrap();
+        // The temporary file cannot be made (a directory with something in
+        // it stands in its way), as on a full or failing disk.
+        let name = w.path().file_name().unwrap().to_str().unwrap().to_string();
+        let tmp = w.path().with_file_name(format!(".{name}.tmp"));
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::write(tmp.join("x"), "x").unwrap();
+        assert_lost(&mut w, "could not be written");
+        assert_eq!(load_path(w.path()).unwrap().created_at, "kept");
+        assert_eq!(w.journal().created_at, "kept");
     }
 
     #[test]
