@@ -20,6 +20,10 @@ pub mod exit {
     pub const LOCKED: u8 = 4;
     /// The app has an unfinished run: resume or roll it back first.
     pub const UNFINISHED: u8 = 5;
+    /// A run or rollback stopped because its journal could not be written,
+    /// or because another process removed or replaced its lock or changed
+    /// its journal: the app may be changed, and the message says how.
+    pub const JOURNAL_LOST: u8 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,43 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A directory or file under the home that pgmigrate will not use (a
+    /// symbolic link, another user's, writable by others); nothing changed.
+    #[error(
+        "refusing to use {}: {reason}.\n  help: {fix}. pgmigrate keeps its journals and locks \
+         only in directories private to you (as ssh does with ~/.ssh). Nothing was changed.",
+        path.display()
+    )]
+    UnsafeHome {
+        path: PathBuf,
+        reason: String,
+        fix: String,
+    },
+
+    /// The journal of a run under way could not be written, or another
+    /// process took its lock or changed it: the run stopped at once,
+    /// without writing its view over the other's.
+    #[error(
+        "{app}: {what} stopped because its journal {} {problem}.\n  The app may be in the \
+         middle of the migration. What this run knew when it stopped:\n{state}\n  help: check \
+         the app with `heroku maintenance`, `heroku ps` and `heroku addons`; if another \
+         pgmigrate is working on {app}, leave it to that one. Otherwise put the journal back \
+         (or fix the disk) and run `pgmigrate status --app {app}`, or put the app back by hand \
+         as above.",
+        path.display()
+    )]
+    JournalLost {
+        /// "the run" or "the rollback".
+        what: &'static str,
+        app: String,
+        path: PathBuf,
+        /// What happened to the journal or the lock, in words.
+        problem: String,
+        /// The app's state as the run last journaled it, and the way back
+        /// by hand, one indented line each (filled in by the methods).
+        state: String,
+    },
+
     #[error("{what} changes the app {app}; confirm with --confirm {app} (no terminal to ask on).")]
     NotConfirmed { what: String, app: String },
 
@@ -142,6 +183,8 @@ impl Error {
             Error::Stopped { .. } => exit::STOPPED,
             Error::Locked { .. } => exit::LOCKED,
             Error::Unfinished { .. } => exit::UNFINISHED,
+            Error::UnsafeHome { .. } => exit::USAGE,
+            Error::JournalLost { .. } => exit::JOURNAL_LOST,
             _ => exit::FAILED,
         }
     }

@@ -21,7 +21,7 @@
 //! | no --confirm and no terminal | 2 | "--confirm" |
 //! | --confirm for another app | 2 | "does not match" |
 //! | plain http to a non-loopback host | 2 | "HEROKU_HOST" |
-//! | PGMIGRATE_HOME not writable | 1 | "PGMIGRATE_HOME" |
+//! | PGMIGRATE_HOME a file, not a directory | 2 (environment) | "PGMIGRATE_HOME", "not a directory" |
 //! | a second run while one holds the lock | 4 | "holds the lock", "pid" |
 //! | a run while the last one is unfinished | 5 | "unfinished", "pgmigrate resume" |
 //! | a damaged journal | 1 | "is damaged" |
@@ -414,7 +414,10 @@ fn unwritable_home() {
         "demo-app",
     ]);
     c.env("PGMIGRATE_HOME", &file);
-    common::output(c).code(1).stderr_has("PGMIGRATE_HOME");
+    common::output(c)
+        .code(2)
+        .stderr_has("PGMIGRATE_HOME")
+        .stderr_has("not a directory");
     assert!(env.mutations().is_empty());
 }
 

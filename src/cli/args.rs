@@ -97,32 +97,47 @@ pub(super) fn client() -> Result<Client, Error> {
 /// seconds, when set.
 fn retry_policy() -> Result<RetryPolicy, Error> {
     let mut p = RetryPolicy::default();
-    if let Some(d) = env_secs("PGMIGRATE_HTTP_TIMEOUT")? {
+    if let Some(d) = env_secs("PGMIGRATE_HTTP_TIMEOUT", MAX_HTTP_TIMEOUT)? {
         p.request_timeout = d;
     }
-    if let Some(d) = env_secs("PGMIGRATE_RETRY_FOR")? {
+    if let Some(d) = env_secs("PGMIGRATE_RETRY_FOR", MAX_RETRY_FOR)? {
         p.max_elapsed = d;
     }
     Ok(p)
 }
 
-/// An environment variable holding a positive number of seconds, if set.
-fn env_secs(name: &str) -> Result<Option<Duration>, Error> {
+/// The largest `PGMIGRATE_HTTP_TIMEOUT`: an hour for one request.
+const MAX_HTTP_TIMEOUT: u64 = 3600;
+/// The largest `PGMIGRATE_RETRY_FOR` and `PGMIGRATE_WAIT_STATUS_404_FOR`:
+/// a day.
+const MAX_RETRY_FOR: u64 = 86_400;
+/// The smallest number of seconds a setting takes (a millisecond).
+const MIN_SECS: f64 = 0.001;
+
+/// An environment variable holding a number of seconds from a
+/// millisecond to `max`, if set. Anything else (not a number, zero,
+/// negative, infinite, beyond `max`) is a usage error naming the variable
+/// and the range: a duration too large to add to the clock must never
+/// reach it (that panics).
+fn env_secs(name: &str, max: u64) -> Result<Option<Duration>, Error> {
     match env(name) {
         None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(|s| Some(Duration::from_secs_f64(s)))
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "{name}={v} is not a number of seconds: set it to a positive number such \
-                     as 30, or unset it"
-                ))
-            }),
+        Some(v) => secs_in_range(&v, max).map(Some).ok_or_else(|| {
+            Error::Usage(format!(
+                "{name}={v:?} is not a usable number of seconds: set it to a number from \
+                 {MIN_SECS} to {max} (e.g. 30), or unset it"
+            ))
+        }),
     }
+}
+
+/// `text` as seconds from [`MIN_SECS`] to `max`.
+fn secs_in_range(text: &str, max: u64) -> Option<Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= MIN_SECS && *s <= max as f64)
+        .map(Duration::from_secs_f64)
 }
 
 pub(super) fn home() -> Result<Home, Error> {
@@ -184,7 +199,7 @@ pub(super) fn settings(t: &Timeouts) -> Result<Settings, Error> {
     Ok(Settings {
         provision_timeout: Duration::from_secs(t.provision_timeout),
         // For tests: Heroku's budget is that of `heroku pg:wait`.
-        wait_status_404_for: env_secs("PGMIGRATE_WAIT_STATUS_404_FOR")?
+        wait_status_404_for: env_secs("PGMIGRATE_WAIT_STATUS_404_FOR", MAX_RETRY_FOR)?
             .unwrap_or(WAIT_STATUS_404_FOR),
         drain_timeout: Duration::from_secs(t.drain_timeout),
         copy_stall_timeout: Duration::from_secs(t.copy_stall_timeout),
@@ -193,18 +208,27 @@ pub(super) fn settings(t: &Timeouts) -> Result<Settings, Error> {
     })
 }
 
-/// Ctrl-C and SIGTERM set a flag that the executor checks at every
-/// resumable point (the request in flight finishes and is journaled
+/// Ctrl-C, SIGTERM and SIGQUIT set a flag that the executor checks at
+/// every resumable point (the request in flight finishes and is journaled
 /// first). A second signal exits at once with status 130: the journal
 /// already covers everything sent.
+///
+/// SIGHUP (the terminal closed, the ssh session lost) is caught and
+/// otherwise ignored, as under `nohup`: the run goes on to the end, its
+/// output to the lost terminal discarded (every print ignores write
+/// errors), and `status` from another terminal shows it holding the lock.
 fn interrupt_flag() -> Arc<AtomicBool> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for signal in [SIGINT, SIGTERM, SIGQUIT] {
         let second = signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone());
         let first = signal_hook::flag::register(signal, flag.clone());
         if let Err(e) = second.and(first) {
             tracing::warn!("cannot handle signal {signal}: {e}");
         }
+    }
+    if let Err(e) = signal_hook::flag::register(SIGHUP, Arc::new(AtomicBool::new(false))) {
+        tracing::warn!("cannot handle signal {SIGHUP}: {e}");
     }
     flag
 }
@@ -225,4 +249,35 @@ pub(super) fn migration(what: &MigrationArgs) -> Result<(String, RunOptions), Er
         verify: what.verify,
     };
     Ok((app, options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_out_of_range_are_refused_not_panicking() {
+        assert_eq!(secs_in_range("30", 3600), Some(Duration::from_secs(30)));
+        assert_eq!(
+            secs_in_range(" 0.5 ", 3600),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(secs_in_range("3600", 3600), Some(Duration::from_secs(3600)));
+        for bad in [
+            "3601",
+            "1e300",
+            "1e20",
+            "18446744073709551616",
+            "inf",
+            "NaN",
+            "-1",
+            "0",
+            "0.0001",
+            "",
+            "thirty",
+            "1e-320",
+        ] {
+            assert_eq!(secs_in_range(bad, 3600), None, "{bad}");
+        }
+    }
 }

@@ -190,17 +190,27 @@ struct ConfirmArg {
 
 #[derive(Debug, Args, Clone)]
 struct Timeouts {
-    /// Seconds to wait for the target add-on to be provisioned.
-    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    /// Seconds to wait for the target add-on to be provisioned (at most a
+    /// week).
+    #[arg(long, value_name = "SECS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     provision_timeout: u64,
-    /// Seconds to wait for scaled-down dynos to stop.
-    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    /// Seconds to wait for scaled-down dynos to stop (at most a week).
+    #[arg(long, value_name = "SECS", default_value_t = 180,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     drain_timeout: u64,
     /// Seconds without copy progress before pgmigrate warns (it never
-    /// cancels a copy Heroku has not failed; `rollback` does).
-    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    /// cancels a copy Heroku has not failed; `rollback` does; at most a
+    /// week).
+    #[arg(long, value_name = "SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     copy_stall_timeout: u64,
 }
+
+/// The largest timeout option: a week (a larger one cannot be added to the
+/// clock on every platform, and no wait of pgmigrate's is meant to last
+/// longer).
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Args)]
 struct RunArgs {
@@ -406,7 +416,11 @@ fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
+        .with_target(false)
+        // A lost terminal (SIGHUP, a closed pipe) must not stop a run: the
+        // default would report a failed write with `eprintln!`, which
+        // panics when stderr itself is gone.
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

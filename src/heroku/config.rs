@@ -55,6 +55,18 @@ pub enum ConfigError {
     },
 
     #[error(
+        "the Heroku API token from {from} cannot be used: {problem}. The token is not shown. \
+         Set it again without the stray character (e.g. export HEROKU_API_KEY=$(heroku \
+         auth:token)), or fix it where it comes from."
+    )]
+    BadToken {
+        /// Where the token came from (`HEROKU_API_KEY`, the netrc file, …).
+        from: String,
+        /// What is wrong with it, never the token itself.
+        problem: String,
+    },
+
+    #[error(
         "cannot read the netrc file {}: fix its permissions (it should be readable by you \
          only), point NETRC at a readable file, or set HEROKU_API_KEY instead.",
         path.display()
@@ -233,12 +245,16 @@ pub fn token_from_env(
     home: Option<&Path>,
     machine: &str,
 ) -> Result<Token, ConfigError> {
+    let usable = |token: Token, from: String| match super::token::header_problem(&token) {
+        None => Ok(token),
+        Some(problem) => Err(ConfigError::BadToken { from, problem }),
+    };
     if let Some(key) = non_empty(env, "HEROKU_API_KEY") {
-        return Ok(Token::new(key));
+        return usable(Token::new(key), "HEROKU_API_KEY".into());
     }
     let mut tried = vec![];
     match token_from_netrc(env, home, machine)? {
-        Ok(token) => return Ok(token),
+        Ok((token, path)) => return usable(token, format!("the netrc file {}", path.display())),
         Err(why) => tried.push(why),
     }
     match non_empty(env, "PATH")
@@ -247,7 +263,7 @@ pub fn token_from_env(
     {
         None => tried.push("no `heroku` command on PATH to ask `heroku auth:token`".into()),
         Some(exe) => match super::cli_token::auth_token(&exe, super::cli_token::TIMEOUT) {
-            Ok(token) => return Ok(token),
+            Ok(token) => return usable(token, "`heroku auth:token`".into()),
             Err(why) => tried.push(why),
         },
     }
@@ -260,7 +276,7 @@ fn token_from_netrc(
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<&Path>,
     machine: &str,
-) -> Result<Result<Token, String>, ConfigError> {
+) -> Result<Result<(Token, PathBuf), String>, ConfigError> {
     let (path, explicit) = match non_empty(env, "NETRC") {
         Some(p) => (PathBuf::from(p), true),
         None => match home {
@@ -297,7 +313,7 @@ fn token_from_netrc(
         )));
     };
     match entry.password.as_deref().map(str::trim) {
-        Some(p) if !p.is_empty() => Ok(Ok(Token::new(p))),
+        Some(p) if !p.is_empty() => Ok(Ok((Token::new(p), path))),
         _ => Ok(Err(format!(
             "the `machine {machine}` entry of {} has no password",
             path.display()

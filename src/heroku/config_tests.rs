@@ -528,3 +528,21 @@ fn macdef_body_ends_at_blank_line_or_eof() {
     assert_eq!(n.entries.len(), 1);
     assert_eq!(n.entries[0].password.as_deref(), Some("b"));
 }
+
+#[test]
+fn a_token_that_cannot_go_in_a_header_is_refused_from_every_source() {
+    match token_from(&[("HEROKU_API_KEY", "abc\u{200B}def")], None) {
+        Err(ConfigError::BadToken { from, problem }) => {
+            assert_eq!(from, "HEROKU_API_KEY");
+            assert!(problem.contains("zero-width space"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = token_from(
+        &[],
+        Some("machine api.heroku.com password abc\u{200B}def\n"),
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(".netrc") && !text.contains("abc"), "{text}");
+}

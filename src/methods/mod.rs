@@ -325,6 +325,63 @@ pub fn target_name(j: &Journal) -> String {
     }
 }
 
+/// The app's state as a journal says it, and how to put the app back by
+/// hand: what [`crate::error::Error::JournalLost`] shows when the run can
+/// no longer journal (every status answer, the formation recorded at the
+/// start with sizes, maintenance before the run, the add-ons).
+pub fn by_hand(j: &Journal) -> String {
+    let mut lines: Vec<String> = answers(j)
+        .0
+        .iter()
+        .map(|a| format!("  - {}: {}", a.label, a.words))
+        .collect();
+    let app = &j.app;
+    if let Some(f) = j.facts.as_ref() {
+        let formation = f
+            .formation
+            .iter()
+            .map(|p| match &p.size {
+                Some(size) => format!("{}={}:{size}", p.process_type, p.quantity),
+                None => format!("{}={}", p.process_type, p.quantity),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        lines.push(format!(
+            "  - Recorded at the start: formation {}; maintenance {}; the database {} ({}) \
+             attached as {}.",
+            if formation.is_empty() {
+                "empty"
+            } else {
+                &formation
+            },
+            on_off(f.maintenance_was_on),
+            f.source.name,
+            f.source.plan,
+            j.options.from_attachment
+        ));
+        lines.push(format!(
+            "  - The target: {} (to {}).",
+            target_name(j),
+            j.options.to_plan
+        ));
+        let mut back = Vec::new();
+        if !formation.is_empty() {
+            back.push(format!("heroku ps:scale {formation} --app {app}"));
+        }
+        if !f.maintenance_was_on {
+            back.push(format!("heroku maintenance:off --app {app}"));
+        }
+        if !back.is_empty() {
+            lines.push(format!(
+                "  - Back as it was, once {} is on the database you want: {}.",
+                j.options.from_attachment,
+                back.join("; ")
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
 /// What to do once a run has completed.
 pub fn after_completion(j: &Journal) -> Vec<String> {
     let app = &j.app;

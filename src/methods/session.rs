@@ -240,7 +240,8 @@ pub fn start(
             &at,
         );
     }
-    let writer = Writer::create(home, lock, journal)?;
+    let mut writer = Writer::create(home, lock, journal)?;
+    writer.describe_with(super::by_hand);
     observer.progress(&Progress::StepDone(id::PREFLIGHT, summary));
     let mut s = Session {
         ctx: Ctx::new(client, settings, observer),
@@ -272,9 +273,11 @@ impl<'a> Session<'a> {
             home: home.root().to_path_buf(),
         })?;
         let plan = plan_of(&journal, &path)?;
+        let mut writer = Writer::open(lock, path, journal)?;
+        writer.describe_with(super::by_hand);
         Ok(Session {
             ctx: Ctx::new(client, settings, observer),
-            writer: Writer::open(lock, path, journal),
+            writer,
             plan,
         })
     }

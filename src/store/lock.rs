@@ -3,6 +3,12 @@
 //! would let two processes lock two different files); while held it names
 //! its holder (pid, host, start time, command) so that a second process can
 //! say who holds it. Every lock call lives here.
+//!
+//! The file is opened without following a symbolic link, and refused if it
+//! is not a plain file of the user's with one link. The lock remembers the
+//! file it holds (device and inode): [`AppLock::check_held`] says when the
+//! path no longer names it (the file or its directory removed, or replaced),
+//! because then a second process can lock the new file and both would run.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -19,6 +25,8 @@ pub struct AppLock {
     app: String,
     path: PathBuf,
     _file: File,
+    /// Device and inode of the file held.
+    id: (u64, u64),
 }
 
 impl AppLock {
@@ -28,7 +36,7 @@ impl AppLock {
         let dir = home.app_dir(app);
         home.ensure_dir(&dir)?;
         let path = dir.join("lock");
-        let mut file = open_lock_file(&path)?;
+        let (mut file, id) = open_lock_file(&path)?;
         if fs2::FileExt::try_lock_exclusive(&file).is_err() {
             return Err(Error::Locked {
                 app: app.to_string(),
@@ -59,7 +67,29 @@ impl AppLock {
             app: app.to_string(),
             path,
             _file: file,
+            id,
         })
+    }
+
+    /// `Err(what happened)` when the lock path no longer names the file
+    /// this lock holds: removed (with its directory, perhaps) or replaced.
+    pub fn check_held(&self) -> Result<(), String> {
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) if file_id(&m) == self.id => Ok(()),
+            Ok(_) => Err(format!(
+                "lock file {} was replaced by another file while this run held it (another \
+                 process may hold the new one)",
+                self.path.display()
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "lock file {} was removed while this run held it",
+                self.path.display()
+            )),
+            Err(e) => Err(format!(
+                "lock file {} cannot be looked at ({e})",
+                self.path.display()
+            )),
+        }
     }
 
     pub fn app(&self) -> &str {
@@ -75,7 +105,9 @@ impl AppLock {
 /// lock, not by trusting the file's contents).
 pub fn current_holder(home: &Home, app: &str) -> Option<Holder> {
     let path = home.app_dir(app).join("lock");
-    let mut file = File::open(&path).ok()?;
+    let mut file = crate::store::no_follow(OpenOptions::new().read(true))
+        .open(&path)
+        .ok()?;
     if fs2::FileExt::try_lock_shared(&file).is_ok() {
         let _ = fs2::FileExt::unlock(&file);
         return None;
@@ -83,7 +115,9 @@ pub fn current_holder(home: &Home, app: &str) -> Option<Holder> {
     read_holder(&mut file)
 }
 
-fn open_lock_file(path: &PathBuf) -> Result<File, Error> {
+/// Open (or create, 0600) the lock file, never through a symbolic link,
+/// and refuse one that is not a plain file of the user's with one name.
+fn open_lock_file(path: &PathBuf) -> Result<(File, (u64, u64)), Error> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -91,11 +125,70 @@ fn open_lock_file(path: &PathBuf) -> Result<File, Error> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map_err(|source| Error::Io {
-        action: "open the lock file",
+    let unsafe_file = |reason: &str, fix: &str| Error::UnsafeHome {
+        path: path.clone(),
+        reason: reason.to_string(),
+        fix: fix.replace("PATH", &path.display().to_string()),
+    };
+    let file =
+        match crate::store::no_follow(&mut options).open(path) {
+            Ok(f) => f,
+            Err(e) if crate::store::is_link_refused(&e) => return Err(unsafe_file(
+                "the lock file is a symbolic link, and pgmigrate does not follow links under its \
+                 home (the file it points at would be overwritten)",
+                "remove the link (`rm PATH`); pgmigrate creates its own lock file there",
+            )),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "open the lock file",
+                    path: path.clone(),
+                    source,
+                })
+            }
+        };
+    let meta = file.metadata().map_err(|source| Error::Io {
+        action: "look at the lock file",
         path: path.clone(),
         source,
-    })
+    })?;
+    if !meta.is_file() {
+        return Err(unsafe_file(
+            "the lock file is not a plain file",
+            "remove it (`rm PATH`)",
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != crate::store::current_uid() {
+            return Err(unsafe_file(
+                "the lock file is owned by another user",
+                "remove it (`rm PATH`); pgmigrate creates its own lock file there",
+            ));
+        }
+        if meta.nlink() != 1 {
+            return Err(unsafe_file(
+                "the lock file has other names (hard links): writing it would change another file",
+                "remove it (`rm PATH`); pgmigrate creates its own lock file there",
+            ));
+        }
+    }
+    let id = file_id(&meta);
+    Ok((file, id))
+}
+
+/// Device and inode of a file (zero where the platform has none).
+fn file_id(meta: &fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        (0, 0)
+    }
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
@@ -139,5 +232,41 @@ mod tests {
         assert!(current_holder(&home, "demo-app").is_none());
         let _again = AppLock::acquire(&home, "demo-app", "resume").unwrap();
         assert!(home.app_dir("demo-app").join("lock").exists());
+    }
+
+    #[test]
+    fn a_planted_link_or_hard_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home"));
+        home.ensure_dir(&home.app_dir("demo-app")).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let lock = home.app_dir("demo-app").join("lock");
+        std::os::unix::fs::symlink(&victim, &lock).unwrap();
+        assert!(matches!(
+            AppLock::acquire(&home, "demo-app", "run"),
+            Err(Error::UnsafeHome { reason, .. }) if reason.contains("symbolic link")
+        ));
+        assert!(current_holder(&home, "demo-app").is_none());
+        fs::remove_file(&lock).unwrap();
+        fs::hard_link(&victim, &lock).unwrap();
+        assert!(matches!(
+            AppLock::acquire(&home, "demo-app", "run"),
+            Err(Error::UnsafeHome { reason, .. }) if reason.contains("hard links")
+        ));
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_held_lock_knows_when_its_file_is_removed_or_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let held = AppLock::acquire(&home, "demo-app", "run").unwrap();
+        held.check_held().unwrap();
+        fs::remove_file(held.path()).unwrap();
+        assert!(held.check_held().unwrap_err().contains("was removed"));
+        // A second process now locks a new file: the first must see it.
+        let _second = AppLock::acquire(&home, "demo-app", "run").unwrap();
+        assert!(held.check_held().unwrap_err().contains("was replaced"));
     }
 }
