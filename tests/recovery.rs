@@ -84,10 +84,12 @@ fn killed_anywhere_then_rolled_back_restores_the_app() {
         let mut args = vec!["rollback", "-a", APP, "--confirm", APP];
         if after_scale_up(&point) {
             let refused = env.run(&args);
+            // Refused having changed nothing: exit 1, not 2 (bad command line).
             assert_eq!(
-                refused.code, 2,
+                refused.code, 1,
                 "{point}: rollback needs --force\n{refused}"
             );
+            assert!(refused.stderr.contains("Nothing was changed"), "{refused}");
             assert!(refused.stderr.contains("--force"), "{refused}");
             args.push("--force");
         }

@@ -523,7 +523,7 @@ fn watcher<'p, C, J>(
 }
 
 fn no_return_error(app: &str, nr: engine::NoReturn) -> Error {
-    Error::Usage(if nr.force_allows {
+    let message = if nr.force_allows {
         format!(
             "{app} {}.\n  help: copy that data back yourself first, or pass --force to roll \
              back anyway.",
@@ -531,5 +531,6 @@ fn no_return_error(app: &str, nr: engine::NoReturn) -> Error {
         )
     } else {
         format!("{app} {}: rollback cannot undo that.", nr.why)
-    })
+    };
+    Error::RollbackRefused { message }
 }
