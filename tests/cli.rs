@@ -77,6 +77,80 @@ fn completions_are_printed_for_each_shell() {
 }
 
 #[test]
+fn completions_offer_the_values_of_method_and_stop_before() {
+    let env = Env::new("demo");
+    // The values as the code knows them: the plans' step ids and the
+    // methods' names, not a list written again here.
+    let mut stop_before = vec!["cutover", "maintenance"];
+    stop_before.extend(pgmigrate::methods::session::all_step_ids());
+    assert!(stop_before.contains(&"wait-copy") && stop_before.contains(&"unfollow"));
+    let methods = pgmigrate::methods::choose::Wanted::ALL.map(|w| w.name());
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.run(&["completions", shell]);
+        out.ok();
+        // zsh gives an option's values on its line, fish in its
+        // `complete` command, bash in a case arm after it.
+        let text = match shell {
+            "zsh" => out
+                .stdout
+                .lines()
+                .filter(|l| l.contains("--method"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "fish" => out
+                .stdout
+                .split("-l method")
+                .nth(1)
+                .and_then(|rest| rest.split("\ncomplete -c").next())
+                .unwrap_or_default()
+                .to_string(),
+            _ => out.stdout.clone(),
+        };
+        for m in methods {
+            assert!(text.contains(m), "{shell}: --method {m} not offered");
+        }
+        let text = if shell == "bash" {
+            out.stdout.clone()
+        } else {
+            out.stdout
+                .split("stop-before")
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        };
+        for v in &stop_before {
+            assert!(text.contains(v), "{shell}: --stop-before {v} not offered");
+        }
+    }
+}
+
+#[test]
+fn rollback_help_lists_only_what_rollback_uses() {
+    let env = Env::new("demo");
+    let out = env.run(&["rollback", "--help"]);
+    out.ok()
+        .stdout_has("--confirm")
+        .stdout_has("--keep-target")
+        .stdout_has("--force")
+        .stdout_has("--drain-timeout");
+    // Rollback provisions nothing and follows no copy.
+    for unused in [
+        "--provision-timeout",
+        "--copy-stall-timeout",
+        "--verify",
+        "--to",
+        "--method",
+    ] {
+        assert!(
+            !out.stdout.contains(unused),
+            "rollback --help lists {unused}\n{out}"
+        );
+        env.run(&["rollback", "-a", "demo-app", unused, "1"])
+            .code(2);
+    }
+}
+
+#[test]
 fn the_app_is_taken_from_heroku_app_or_the_git_remote() {
     let env = Env::new("follower");
     // HEROKU_APP
