@@ -271,3 +271,77 @@ fn other_credentials_on_the_source_are_warned_about() {
     let plan = env.run(&["plan", "-a", "crash-app", "--to", "premium-0"]);
     assert!(!plan.ok().stdout.contains("credentials besides"));
 }
+
+/// Files and directories under `dir`, recursively.
+fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_says_its_method_and_why_and_leaves_no_directory_behind() {
+    let env = Env::new("demo");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = env.command(&["demo"]);
+    c.env("TMPDIR", tmp.path());
+    let out = common::output(c);
+    out.ok()
+        .stdout_has("--method copy")
+        .stdout_has("the copy, because every move can use it")
+        .stdout_has("pgmigrate plan --app APP")
+        .stdout_has("Migrated demo-app: completed");
+    // It did work in TMPDIR (so the emptiness below means something)...
+    assert!(
+        out.stdout.contains(&format!(
+            "journals in {}",
+            tmp.path().join("pgmigrate-demo-").display()
+        )),
+        "{out}"
+    );
+    // ...and left nothing there, nor in PGMIGRATE_HOME.
+    assert_eq!(entries(tmp.path()), Vec::<std::path::PathBuf>::new());
+    assert!(env.home_files().is_empty(), "{:?}", env.home_files());
+}
+
+#[test]
+fn a_demo_stopped_by_ctrl_c_leaves_no_directory_behind() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new("demo");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = env.command(&["demo"]);
+    c.env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("wait-target:") => break,
+            Some(_) => {}
+            None => panic!("the demo ended before wait-target"),
+        }
+    }
+    // The run has journaled in TMPDIR by now.
+    assert!(!entries(tmp.path()).is_empty());
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::thread::spawn(move || for _ in lines {});
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the demo stopped at"), "{stderr}");
+    assert_eq!(entries(tmp.path()), Vec::<std::path::PathBuf>::new());
+}

@@ -182,7 +182,7 @@ pub(super) fn settings(t: &Timeouts) -> Result<Settings, Error> {
 /// resumable point (the request in flight finishes and is journaled
 /// first). A second signal exits at once with status 130: the journal
 /// already covers everything sent.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let second = signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone());
