@@ -104,11 +104,19 @@ pub enum Progress {
     Waiting(&'static str, String, Duration),
     /// Copy progress.
     Copy {
+        /// The transfer's processed bytes: dump bytes, which end below
+        /// the source's size (see [`copy::wait_copy::progress_words`]).
         processed: u64,
+        /// The source database's size, when Heroku reports it.
         total: Option<u64>,
         elapsed: Duration,
         /// Accepted by Heroku, not started yet (`started_at` null).
         queued: bool,
+        /// Bytes moved since this process first looked at the transfer,
+        /// and over how long: the rate counts nothing moved before a
+        /// resume.
+        moved: u64,
+        moving_for: Duration,
     },
     UndoStarted(&'static str, &'static str),
     UndoDone(&'static str, String),
