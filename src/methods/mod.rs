@@ -342,10 +342,22 @@ pub fn after_completion(j: &Journal) -> Vec<String> {
             "check the app: the database is on {} in place",
             j.options.to_plan
         )],
-        (_, Some(f)) => vec![format!(
-            "check the app, then remove the old database: heroku addons:destroy {} --app {app}",
-            f.source.name
-        )],
+        (_, Some(f)) => vec![
+            format!(
+                "check the app, then remove the old database: heroku addons:destroy {} --app \
+                 {app}",
+                f.source.name
+            ),
+            // The new database's creation attachment stays (README, "What
+            // a copy does"): removing it is a config change, which restarts
+            // every dyno, so it is left to a time that suits.
+            format!(
+                "optional, when a restart suits: heroku addons:detach {} --app {app} (the new \
+                 database's second name, kept as Heroku keeps a promoted database's \
+                 HEROKU_POSTGRESQL_<COLOR>; detaching restarts the dynos)",
+                j.target.attachment_name
+            ),
+        ],
         (_, None) => vec![],
     }
 }
