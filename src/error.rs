@@ -118,11 +118,13 @@ pub enum Error {
         reason: String,
     },
 
-    /// Rollback refused before it read or changed anything: the run has
-    /// passed a point of no return. Not bad input (the command line was
-    /// right), so not exit 2: the command failed having changed nothing.
+    /// `resume` or `rollback` refused by the state of the run or of the
+    /// app (past a point of no return, nothing left to do, the app changed
+    /// outside pgmigrate), before changing anything. Not bad input (the
+    /// command line was right), so not exit 2: the command failed having
+    /// changed nothing.
     #[error("{message}\n  Nothing was changed on the app.")]
-    RollbackRefused { message: String },
+    Refused { message: String },
 
     #[error("no migration of {app} is journaled in {}\n  help: start one with `pgmigrate run --app {app}`, or set PGMIGRATE_HOME to where its journals are.", home.display())]
     NoRun { app: String, home: PathBuf },

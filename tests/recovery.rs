@@ -292,12 +292,14 @@ fn drift_stops_resume_and_rollback_unless_forced() {
         .send_json(serde_json::json!({"maintenance": false}))
         .unwrap();
     let n = env.mutations().len();
+    // Refusals having changed nothing (exit 1), not bad input (2).
     env.run(&["resume", "-a", APP, "--confirm", APP])
-        .code(2)
+        .code(1)
         .stderr_has("changed outside pgmigrate")
-        .stderr_has("maintenance is off, the journal expects on");
+        .stderr_has("maintenance is off, the journal expects on")
+        .stderr_has("Nothing was changed on the app");
     env.run(&["rollback", "-a", APP, "--confirm", APP])
-        .code(2)
+        .code(1)
         .stderr_has("changed outside pgmigrate");
     assert_eq!(env.mutations().len(), n, "nothing changed");
     env.run(&["rollback", "-a", APP, "--confirm", APP, "--force"])
