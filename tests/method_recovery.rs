@@ -109,7 +109,7 @@ fn a_follower_changeover_killed_anywhere_then_rolled_back_is_undone() {
         let mut args = vec!["rollback", "-a", APP, "--confirm", APP];
         if follower_past_scale_up(&point) {
             let refused = env.run(&args);
-            assert_eq!(refused.code, 2, "{point}: needs --force\n{refused}");
+            assert_eq!(refused.code, 1, "{point}: needs --force\n{refused}");
             args.push("--force");
         }
         let out = env.run(&args);
