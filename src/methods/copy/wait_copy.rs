@@ -89,6 +89,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
         };
         io.polled();
         let elapsed = start.elapsed();
+        let first = first_look.is_none();
         let (base, since) = *first_look.get_or_insert((t.processed_bytes.unwrap_or(0), elapsed));
         match steps::copy_verdict(&t) {
             CopyVerdict::Succeeded {
@@ -99,7 +100,9 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                     suspect_copy(ctx, io, &name, &t, warnings)?;
                 }
                 // After a resume, the time is only this process's share.
-                let took = if base > 0 {
+                let took = if first {
+                    " (done at this process's first look)".to_string()
+                } else if base > 0 {
                     format!(
                         "; {} of it in the {} this process followed it",
                         human_bytes(processed.saturating_sub(base)),
