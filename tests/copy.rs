@@ -219,6 +219,26 @@ fn progress_shows_a_percentage_of_the_source_and_a_resumed_copy_counts_only_new_
 }
 
 #[test]
+fn a_copy_that_ended_while_no_process_followed_it_is_said_done_at_the_first_look() {
+    let mut s = scenario_with(vec![]);
+    s.timing.transfer_ms = 2_500;
+    let env = Env::with(s);
+    let args = ["run", "-a", APP, "--confirm", APP, "--to", "premium-0"];
+    let (child, rx) = start_until(&env, &args, "dumped");
+    interrupt(&child);
+    let (code, first, err) = finish(child, rx);
+    assert_eq!(code, 3, "{first}\n{err}");
+    // The transfer ends at Heroku while nothing follows it.
+    while transfers(&env)[0]["finished"] != true {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = env.run(&["resume", "-a", APP, "--confirm", APP]);
+    out.ok().stdout_has("(done at this process's first look)");
+    assert!(!out.stdout.contains(" in 0s"), "{out}");
+    completed(&env);
+}
+
+#[test]
 fn a_transfer_json_has_the_fields_the_official_cli_reads() {
     let mut s = scenario_with(vec![]);
     s.timing.transfer_queue_ms = 60_000;
