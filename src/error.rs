@@ -164,6 +164,14 @@ pub enum Error {
         asked: bool,
     },
 
+    /// `resume` or `rollback` refused by the state of the run or of the
+    /// app (past a point of no return, nothing left to do, the app changed
+    /// outside pgmigrate), before changing anything. Not bad input (the
+    /// command line was right), so not exit 2: the command failed having
+    /// changed nothing.
+    #[error("{message}\n  Nothing was changed on the app.")]
+    Refused { message: String },
+
     #[error("no migration of {app} is journaled in {}\n  help: start one with `pgmigrate run --app {app} --to PLAN`, or set PGMIGRATE_HOME to where its journals are.", home.display())]
     NoRun { app: String, home: PathBuf },
 

@@ -350,7 +350,7 @@ fn heroku_refusing_to_create_the_target_ends_the_run_as_refused() {
             .stdout_has(&format!("HTTP {code} {id}"))
             .stdout_has("pgmigrate run --app crash-app --to heroku-postgresql:premium-0");
         env.run(&["rollback", "-a", APP, "--confirm", APP])
-            .code(2)
+            .code(1)
             .stderr_has("nothing to roll back");
         env.sandbox.clear_faults();
         run(&env, &[]).ok();

@@ -89,6 +89,80 @@ fn completions_are_printed_for_each_shell() {
 }
 
 #[test]
+fn completions_offer_the_values_of_method_and_stop_before() {
+    let env = Env::new("demo");
+    // The values as the code knows them: the plans' step ids and the
+    // methods' names, not a list written again here.
+    let mut stop_before = vec!["cutover", "maintenance"];
+    stop_before.extend(pgmigrate::methods::session::all_step_ids());
+    assert!(stop_before.contains(&"wait-copy") && stop_before.contains(&"unfollow"));
+    let methods = pgmigrate::methods::choose::Wanted::ALL.map(|w| w.name());
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.run(&["completions", shell]);
+        out.ok();
+        // zsh gives an option's values on its line, fish in its
+        // `complete` command, bash in a case arm after it.
+        let text = match shell {
+            "zsh" => out
+                .stdout
+                .lines()
+                .filter(|l| l.contains("--method"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "fish" => out
+                .stdout
+                .split("-l method")
+                .nth(1)
+                .and_then(|rest| rest.split("\ncomplete -c").next())
+                .unwrap_or_default()
+                .to_string(),
+            _ => out.stdout.clone(),
+        };
+        for m in methods {
+            assert!(text.contains(m), "{shell}: --method {m} not offered");
+        }
+        let text = if shell == "bash" {
+            out.stdout.clone()
+        } else {
+            out.stdout
+                .split("stop-before")
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        };
+        for v in &stop_before {
+            assert!(text.contains(v), "{shell}: --stop-before {v} not offered");
+        }
+    }
+}
+
+#[test]
+fn rollback_help_lists_only_what_rollback_uses() {
+    let env = Env::new("demo");
+    let out = env.run(&["rollback", "--help"]);
+    out.ok()
+        .stdout_has("--confirm")
+        .stdout_has("--keep-target")
+        .stdout_has("--force")
+        .stdout_has("--drain-timeout");
+    // Rollback provisions nothing and follows no copy.
+    for unused in [
+        "--provision-timeout",
+        "--copy-stall-timeout",
+        "--verify",
+        "--to",
+        "--method",
+    ] {
+        assert!(
+            !out.stdout.contains(unused),
+            "rollback --help lists {unused}\n{out}"
+        );
+        env.run(&["rollback", "-a", "demo-app", unused, "1"])
+            .code(2);
+    }
+}
+
+#[test]
 fn the_app_is_taken_from_heroku_app_or_the_git_remote() {
     let env = Env::new("follower");
     // HEROKU_APP
@@ -217,4 +291,78 @@ fn other_credentials_on_the_source_are_warned_about() {
     let env = Env::new("crash");
     let plan = env.run(&["plan", "-a", "crash-app", "--to", "premium-0"]);
     assert!(!plan.ok().stdout.contains("credentials besides"));
+}
+
+/// Files and directories under `dir`, recursively.
+fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_says_its_method_and_why_and_leaves_no_directory_behind() {
+    let env = Env::new("demo");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = env.command(&["demo"]);
+    c.env("TMPDIR", tmp.path());
+    let out = common::output(c);
+    out.ok()
+        .stdout_has("--method copy")
+        .stdout_has("the copy, because every move can use it")
+        .stdout_has("pgmigrate plan --app APP")
+        .stdout_has("Migrated demo-app: completed");
+    // It did work in TMPDIR (so the emptiness below means something)...
+    assert!(
+        out.stdout.contains(&format!(
+            "journals in {}",
+            tmp.path().join("pgmigrate-demo-").display()
+        )),
+        "{out}"
+    );
+    // ...and left nothing there, nor in PGMIGRATE_HOME.
+    assert_eq!(entries(tmp.path()), Vec::<std::path::PathBuf>::new());
+    assert!(env.home_files().is_empty(), "{:?}", env.home_files());
+}
+
+#[test]
+fn a_demo_stopped_by_ctrl_c_leaves_no_directory_behind() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new("demo");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = env.command(&["demo"]);
+    c.env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("wait-target:") => break,
+            Some(_) => {}
+            None => panic!("the demo ended before wait-target"),
+        }
+    }
+    // The run has journaled in TMPDIR by now.
+    assert!(!entries(tmp.path()).is_empty());
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::thread::spawn(move || for _ in lines {});
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the demo stopped at"), "{stderr}");
+    assert_eq!(entries(tmp.path()), Vec::<std::path::PathBuf>::new());
 }

@@ -109,7 +109,7 @@ fn a_follower_changeover_killed_anywhere_then_rolled_back_is_undone() {
         let mut args = vec!["rollback", "-a", APP, "--confirm", APP];
         if follower_past_scale_up(&point) {
             let refused = env.run(&args);
-            assert_eq!(refused.code, 2, "{point}: needs --force\n{refused}");
+            assert_eq!(refused.code, 1, "{point}: needs --force\n{refused}");
             args.push("--force");
         }
         let out = env.run(&args);
@@ -153,7 +153,7 @@ fn an_upgrade_killed_anywhere_is_rolled_back_before_the_swap_and_finished_after(
         let args = ["rollback", "-a", APP, "--confirm", APP, "--force"];
         let out = env.run(&args);
         if upgrade_past_swap(&point) {
-            assert_eq!(out.code, 2, "{point}: no way back past the swap\n{out}");
+            assert_eq!(out.code, 1, "{point}: no way back past the swap\n{out}");
             assert!(out.stderr.contains("the old server is gone"), "{out}");
             let out = env.run(&["resume", "-a", APP, "--confirm", APP]);
             assert_eq!(out.code, 0, "{point}: resume after the refusal\n{out}");

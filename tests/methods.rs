@@ -174,8 +174,10 @@ fn an_in_place_upgrade_moves_a_standard_database_and_rebinds_the_new_url() {
     );
     // Past the swap there is no way back, not even with --force.
     let r = env.run(&["rollback", "-a", STD, "--confirm", STD, "--force"]);
-    assert_eq!(r.code, 2, "{r}");
-    r.stderr_has("the old server is gone");
+    // A refusal, not bad input: exit 1 (failed, nothing changed), not 2.
+    assert_eq!(r.code, 1, "{r}");
+    r.stderr_has("the old server is gone")
+        .stderr_has("Nothing was changed on the app");
     eprintln!("upgrade window: {:?} s", window_s(&j));
 }
 

@@ -212,7 +212,7 @@ fn a_forced_rollback_reports_the_app_as_it_finds_it() {
                           "namespace": null, "confirm": APP}));
     assert!(r.is_ok(), "{r:?}");
     env.run(&["rollback", "-a", APP, "--confirm", APP])
-        .code(2)
+        .code(1)
         .stderr_has("changed outside pgmigrate");
     env.run(&["rollback", "-a", APP, "--confirm", APP, "--force"])
         .ok()

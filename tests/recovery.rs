@@ -84,10 +84,12 @@ fn killed_anywhere_then_rolled_back_restores_the_app() {
         let mut args = vec!["rollback", "-a", APP, "--confirm", APP];
         if after_scale_up(&point) {
             let refused = env.run(&args);
+            // Refused having changed nothing: exit 1, not 2 (bad command line).
             assert_eq!(
-                refused.code, 2,
+                refused.code, 1,
                 "{point}: rollback needs --force\n{refused}"
             );
+            assert!(refused.stderr.contains("Nothing was changed"), "{refused}");
             assert!(refused.stderr.contains("--force"), "{refused}");
             args.push("--force");
         }
@@ -290,12 +292,14 @@ fn drift_stops_resume_and_rollback_unless_forced() {
         .send_json(serde_json::json!({"maintenance": false}))
         .unwrap();
     let n = env.mutations().len();
+    // Refusals having changed nothing (exit 1), not bad input (2).
     env.run(&["resume", "-a", APP, "--confirm", APP])
-        .code(2)
+        .code(1)
         .stderr_has("changed outside pgmigrate")
-        .stderr_has("maintenance is off, the journal expects on");
+        .stderr_has("maintenance is off, the journal expects on")
+        .stderr_has("Nothing was changed on the app");
     env.run(&["rollback", "-a", APP, "--confirm", APP])
-        .code(2)
+        .code(1)
         .stderr_has("changed outside pgmigrate");
     assert_eq!(env.mutations().len(), n, "nothing changed");
     env.run(&["rollback", "-a", APP, "--confirm", APP, "--force"])

@@ -308,3 +308,71 @@ fn nothing_secret_reaches_the_output_of_a_failed_run() {
     rollback.ok();
     assert_no_secret(&env, &[run, status, rollback]);
 }
+
+/// The new database keeps its creation attachment (README, "What a copy
+/// does"): `status` says how to remove it, and once it is removed a
+/// `rollback --force` of the run still puts the app back.
+#[test]
+fn the_creation_attachment_is_named_by_status_and_rollback_works_without_it() {
+    let env = Env::new("demo");
+    let app = "demo-app";
+    let before = env.app(app);
+    migrate(&env, app, &[]);
+    let alias: Vec<Value> = env.app(app)["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"].as_str().unwrap().starts_with("PGMIGRATE_"))
+        .cloned()
+        .collect();
+    assert_eq!(alias.len(), 1, "{alias:?}");
+    let name = alias[0]["name"].as_str().unwrap().to_string();
+    env.run(&["status", "-a", app])
+        .ok()
+        .stdout_has(&format!("heroku addons:detach {name} --app {app}"))
+        .stdout_has("detaching restarts the dynos");
+    // Detached as the status says (`heroku addons:detach` sends this).
+    let base = env.sandbox.base_url();
+    let agent = ureq::AgentBuilder::new().build();
+    let auth = format!("Bearer {}", env.sandbox.token());
+    let list: Value = agent
+        .get(&format!("{base}/apps/{app}/addon-attachments"))
+        .set("Accept", "application/vnd.heroku+json; version=3")
+        .set("Authorization", &auth)
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name.as_str())
+        .and_then(|a| a["id"].as_str())
+        .unwrap()
+        .to_string();
+    agent
+        .delete(&format!("{base}/addon-attachments/{id}"))
+        .set("Accept", "application/vnd.heroku+json; version=3")
+        .set("Authorization", &auth)
+        .call()
+        .unwrap();
+    assert!(!env.app(app)["attachments"]
+        .to_string()
+        .contains(name.as_str()));
+    env.run(&["rollback", "-a", app, "--confirm", app, "--force"])
+        .ok();
+    common::settle();
+    let after = env.app(app);
+    assert_eq!(after["database"], before["database"]);
+    assert_eq!(env.journal(app)["outcome"], "rolled-back");
+    // Every var back on the old database (ANALYTICS_DB held it with other
+    // credentials: README, "Known limits"), and no PGMIGRATE_ var left.
+    for var in ["DATABASE_URL", "REPORTING_DATABASE_URL"] {
+        assert_eq!(
+            after["config_vars"][var], before["config_vars"][var],
+            "{var}"
+        );
+    }
+    assert!(!after["config_vars"].to_string().contains("PGMIGRATE_"));
+}

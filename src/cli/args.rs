@@ -217,7 +217,7 @@ pub(super) fn settings(t: &Timeouts) -> Result<Settings, Error> {
 /// otherwise ignored, as under `nohup`: the run goes on to the end, its
 /// output to the lost terminal discarded (every print ignores write
 /// errors), and `status` from another terminal shows it holding the lock.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM, SIGQUIT] {

@@ -148,14 +148,36 @@ struct MigrationArgs {
         value_name = "METHOD",
         env = "PGMIGRATE_METHOD",
         default_value = "auto",
-        value_parser = parse_method
+        value_parser = method_parser()
     )]
     method: crate::methods::choose::Wanted,
 }
 
-fn parse_method(s: &str) -> Result<crate::methods::choose::Wanted, String> {
-    crate::methods::choose::Wanted::parse(s)
-        .ok_or_else(|| format!("unknown method `{s}`; use auto, copy, follower or upgrade"))
+/// `--method`: its values, from the type that knows them (so that shell
+/// completions and `--help` offer them).
+fn method_parser() -> impl clap::builder::TypedValueParser<Value = crate::methods::choose::Wanted> {
+    use crate::methods::choose::Wanted;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Wanted::ALL.map(Wanted::name))
+        .try_map(|s| Wanted::parse(&s).ok_or_else(|| format!("unknown method `{s}`")))
+}
+
+/// `--stop-before`: `cutover`, `maintenance` and every step id of every
+/// method's plan, as the plans give them (for completions and `--help`).
+fn stop_before_parser() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let mut values = vec![
+        PossibleValue::new("cutover")
+            .alias("cut-over")
+            .help("before the app is put on the new database (maintenance still on)"),
+        PossibleValue::new("maintenance").help("before the app is taken down"),
+    ];
+    values.extend(
+        crate::methods::session::all_step_ids()
+            .into_iter()
+            .map(PossibleValue::new),
+    );
+    clap::builder::PossibleValuesParser::new(values)
 }
 
 #[derive(Debug, Args)]
@@ -192,20 +214,24 @@ struct ConfirmArg {
 struct Timeouts {
     /// Seconds to wait for the target add-on to be provisioned (at most a
     /// week).
-    #[arg(long, value_name = "SECS", default_value_t = 1800,
+    #[arg(long, value_name = "SECS", default_value_t = PROVISION_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     provision_timeout: u64,
     /// Seconds to wait for scaled-down dynos to stop (at most a week).
-    #[arg(long, value_name = "SECS", default_value_t = 180,
+    #[arg(long, value_name = "SECS", default_value_t = DRAIN_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     drain_timeout: u64,
     /// Seconds without copy progress before pgmigrate warns (it never
     /// cancels a copy Heroku has not failed; `rollback` does; at most a
     /// week).
-    #[arg(long, value_name = "SECS", default_value_t = 900,
+    #[arg(long, value_name = "SECS", default_value_t = COPY_STALL_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     copy_stall_timeout: u64,
 }
+
+const PROVISION_TIMEOUT_S: u64 = 1800;
+const DRAIN_TIMEOUT_S: u64 = 180;
+const COPY_STALL_TIMEOUT_S: u64 = 900;
 
 /// The largest timeout option: a week (a larger one cannot be added to the
 /// clock on every platform, and no wait of pgmigrate's is meant to last
@@ -219,8 +245,9 @@ struct RunArgs {
     #[command(flatten)]
     confirm: ConfirmArg,
     /// Stop before this step, resumable: `cutover` (copy done, maintenance still on),
-    /// `maintenance` (only provision), or any step name.
-    #[arg(long, value_name = "STEP", value_parser = parse_step)]
+    /// `maintenance` (only provision), or a step of the method's plan (`pgmigrate plan`
+    /// lists them; shell completions offer them).
+    #[arg(long, value_name = "STEP", value_parser = stop_before_parser(), hide_possible_values = true)]
     stop_before: Option<String>,
     /// Only show what would be done (as `pgmigrate plan`); change nothing.
     #[arg(long)]
@@ -276,8 +303,22 @@ struct RollbackArgs {
     /// Roll back even after the app ran on the new database, or after drift.
     #[arg(long)]
     force: bool,
-    #[command(flatten)]
-    timeouts: Timeouts,
+    /// Seconds to wait for dynos to stop when undoing the scale-up (the
+    /// only wait of a rollback with a limit of its own).
+    #[arg(long, value_name = "SECS", default_value_t = DRAIN_TIMEOUT_S)]
+    drain_timeout: u64,
+}
+
+impl RollbackArgs {
+    /// Rollback provisions nothing and follows no copy: only the drain
+    /// limit is its own, the others keep their defaults (unused).
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            provision_timeout: PROVISION_TIMEOUT_S,
+            drain_timeout: self.drain_timeout,
+            copy_stall_timeout: COPY_STALL_TIMEOUT_S,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -339,23 +380,6 @@ fn parse_formation(s: &str) -> Result<RestoreFormation, String> {
     match out {
         Ok(v) if v.is_empty() => Err("name at least one process type: web=2".into()),
         other => other.map(RestoreFormation),
-    }
-}
-
-fn parse_step(s: &str) -> Result<String, String> {
-    // Short names for the two places a person usually wants to pause,
-    // resolved against the method's plan when the run starts.
-    if matches!(s, "cutover" | "cut-over" | "maintenance") {
-        return Ok(s.to_string());
-    }
-    let ids = crate::methods::session::all_step_ids();
-    if ids.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "unknown step `{s}`; use cutover, maintenance, or one of: {}",
-            ids.join(", ")
-        ))
     }
 }
 

@@ -409,7 +409,7 @@ pub(super) fn print_summary(j: &Journal, took: Duration, requests: u64) {
 }
 
 /// Renders progress on stdout: on a terminal, a spinner with the elapsed
-/// time for waits and a progress bar (bytes, rate, ETA) for the copy, above
+/// time for waits and for the copy (bytes, share of the source, rate), above
 /// which finished steps scroll; otherwise plain timestamped lines, with
 /// waits and copy progress throttled to one line every 5 s.
 pub(super) struct Printer {
@@ -511,25 +511,20 @@ impl Observer for Printer {
             Progress::Copy {
                 processed,
                 total,
-                elapsed,
                 queued,
+                moved,
+                moving_for,
+                ..
             } => {
-                // Heroku counts dump bytes (compressed): they end well below
-                // the source's size, so no percentage or ETA is derived
-                // from the two.
-                let source = total
-                    .map(|t| format!(" (source database {})", human_bytes(t)))
-                    .unwrap_or_default();
+                // Heroku counts dump bytes (compressed): they end below the
+                // source's size, which the words say with the percentage.
                 let what = if *queued {
+                    let source = total
+                        .map(|t| format!(" (source database {})", human_bytes(t)))
+                        .unwrap_or_default();
                     format!("queued at Heroku, not started yet{source}")
                 } else {
-                    let secs = elapsed.as_secs_f64();
-                    let rate = if secs > 0.0 {
-                        format!(", {}/s", human_bytes((*processed as f64 / secs) as u64))
-                    } else {
-                        String::new()
-                    };
-                    format!("{} dumped{rate}{source}", human_bytes(*processed))
+                    copy::wait_copy::progress_words(*processed, *total, *moved, *moving_for)
                 };
                 let changed = self
                     .copy_queued

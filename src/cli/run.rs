@@ -69,7 +69,7 @@ pub(super) fn rollback(a: RollbackArgs) -> Result<(), Error> {
     let home = home()?;
     let client = client()?;
     confirm("pgmigrate rollback", &app, &a.confirm)?;
-    let mut s = settings(&a.timeouts)?;
+    let mut s = settings(&a.timeouts())?;
     s.force = a.force;
     s.keep_target = a.keep_target;
     let out = Printer::new();

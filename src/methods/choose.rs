@@ -25,6 +25,14 @@ pub enum Wanted {
 }
 
 impl Wanted {
+    /// Every value of `--method`, `auto` first.
+    pub const ALL: [Wanted; 4] = [
+        Wanted::Auto,
+        Wanted::Copy,
+        Wanted::Follower,
+        Wanted::Upgrade,
+    ];
+
     pub fn parse(text: &str) -> Option<Wanted> {
         match text {
             "auto" => Some(Wanted::Auto),

@@ -104,11 +104,19 @@ pub enum Progress {
     Waiting(&'static str, String, Duration),
     /// Copy progress.
     Copy {
+        /// The transfer's processed bytes: dump bytes, which end below
+        /// the source's size (see [`copy::wait_copy::progress_words`]).
         processed: u64,
+        /// The source database's size, when Heroku reports it.
         total: Option<u64>,
         elapsed: Duration,
         /// Accepted by Heroku, not started yet (`started_at` null).
         queued: bool,
+        /// Bytes moved since this process first looked at the transfer,
+        /// and over how long: the rate counts nothing moved before a
+        /// resume.
+        moved: u64,
+        moving_for: Duration,
     },
     UndoStarted(&'static str, &'static str),
     UndoDone(&'static str, String),
@@ -391,10 +399,22 @@ pub fn after_completion(j: &Journal) -> Vec<String> {
             "check the app: the database is on {} in place",
             j.options.to_plan
         )],
-        (_, Some(f)) => vec![format!(
-            "check the app, then remove the old database: heroku addons:destroy {} --app {app}",
-            f.source.name
-        )],
+        (_, Some(f)) => vec![
+            format!(
+                "check the app, then remove the old database: heroku addons:destroy {} --app \
+                 {app}",
+                f.source.name
+            ),
+            // The new database's creation attachment stays (README, "What
+            // a copy does"): removing it is a config change, which restarts
+            // every dyno, so it is left to a time that suits.
+            format!(
+                "optional, when a restart suits: heroku addons:detach {} --app {app} (the new \
+                 database's second name, kept as Heroku keeps a promoted database's \
+                 HEROKU_POSTGRESQL_<COLOR>; detaching restarts the dynos)",
+                j.target.attachment_name
+            ),
+        ],
         (_, None) => vec![],
     }
 }

@@ -326,21 +326,25 @@ impl<'a> Session<'a> {
         use crate::engine::Store;
         let j = self.journal().clone();
         if j.log.direction == engine::Direction::Rollback && j.log.outcome != Outcome::RolledBack {
-            return Err(Error::Usage(format!(
-                "the last run of {app} ({}) is being rolled back; finish that with `pgmigrate \
+            return Err(Error::Refused {
+                message: format!(
+                    "the last run of {app} ({}) is being rolled back; finish that with `pgmigrate \
                  rollback --app {app}`",
-                j.run_id,
-                app = j.app
-            )));
+                    j.run_id,
+                    app = j.app
+                ),
+            });
         }
         if !j.log.outcome.is_unfinished() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused {
+                message: format!(
                 "the last run of {app} ({}) is {}: there is nothing to resume. `pgmigrate status \
                  --app {app}` shows it.",
                 j.run_id,
                 super::outcome_words(&j),
                 app = j.app
-            )));
+            ),
+            });
         }
         self.check_drift()?;
         let at = crate::store::now();
@@ -374,10 +378,12 @@ impl<'a> Session<'a> {
             return Ok(j);
         }
         if j.log.outcome == Outcome::Refused {
-            return Err(Error::Usage(format!(
-                "the last run of {} ({}) changed nothing: there is nothing to roll back",
-                j.app, j.run_id
-            )));
+            return Err(Error::Refused {
+                message: format!(
+                    "the last run of {} ({}) changed nothing: there is nothing to roll back",
+                    j.app, j.run_id
+                ),
+            });
         }
         // Refused past a point of no return before anything is read.
         if let Some((_, nr)) = self.plan.passed_no_return(&j.log) {
@@ -508,12 +514,14 @@ impl<'a> Session<'a> {
                 j.log.push_event(None, EventKind::Note, &text, &at)
             });
         }
-        Err(Error::Usage(format!(
-            "{app} was changed outside pgmigrate since the journal was written:\n  - {}\n  \
-             help: put it back as the journal expects, or pass --force to proceed from the app \
-             as it is now.",
-            diffs.join("\n  - ")
-        )))
+        Err(Error::Refused {
+            message: format!(
+                "{app} was changed outside pgmigrate since the journal was written:\n  - {}\n  \
+                 help: put it back as the journal expects, or pass --force to proceed from the \
+                 app as it is now.",
+                diffs.join("\n  - ")
+            ),
+        })
     }
 
     /// How the live app differs from what the journal expects now
@@ -642,7 +650,7 @@ fn watcher<'p, C, J>(
 }
 
 fn no_return_error(app: &str, nr: engine::NoReturn) -> Error {
-    Error::Usage(if nr.force_allows {
+    let message = if nr.force_allows {
         format!(
             "{app} {}.\n  help: copy that data back yourself first, or pass --force to roll \
              back anyway.",
@@ -650,5 +658,6 @@ fn no_return_error(app: &str, nr: engine::NoReturn) -> Error {
         )
     } else {
         format!("{app} {}: rollback cannot undo that.", nr.why)
-    })
+    };
+    Error::Refused { message }
 }

@@ -53,6 +53,9 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
     let mut silence = StallWatch::new(ctx.settings.copy_stall_timeout);
     let mut failures = 0u32;
     let min = Duration::from_millis(100);
+    // The processed bytes at this process's first look, and when: a
+    // resumed copy's rate counts only what moved since.
+    let mut first_look: Option<(u64, Duration)> = None;
     loop {
         let t = match ctx.client.transfer(&app, &record.uuid, false) {
             Ok(t) => t,
@@ -86,6 +89,8 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
         };
         io.polled();
         let elapsed = start.elapsed();
+        let first = first_look.is_none();
+        let (base, since) = *first_look.get_or_insert((t.processed_bytes.unwrap_or(0), elapsed));
         match steps::copy_verdict(&t) {
             CopyVerdict::Succeeded {
                 processed,
@@ -94,11 +99,22 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                 if warnings > 0 {
                     suspect_copy(ctx, io, &name, &t, warnings)?;
                 }
+                // After a resume, the time is only this process's share.
+                let took = if first {
+                    " (done at this process's first look)".to_string()
+                } else if base > 0 {
+                    format!(
+                        "; {} of it in the {} this process followed it",
+                        human_bytes(processed.saturating_sub(base)),
+                        humantime::format_duration(round(elapsed.saturating_sub(since)))
+                    )
+                } else {
+                    format!(" in {}", humantime::format_duration(round(elapsed)))
+                };
                 return Ok(Done::with(
                     format!(
-                        "copied {} in {}{}",
+                        "copied {}{took}{}",
                         human_bytes(processed),
-                        humantime::format_duration(round(elapsed)),
                         if warnings > 0 {
                             format!(" ({warnings} warnings)")
                         } else {
@@ -140,6 +156,8 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                     total,
                     elapsed,
                     queued,
+                    moved: processed.saturating_sub(base),
+                    moving_for: elapsed.saturating_sub(since),
                 });
                 if let Some(quiet) = silence.silence(processed, elapsed) {
                     report_silence(ctx, io, &name, &info, queued, processed, quiet)?;
@@ -148,6 +166,43 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
             }
         }
     }
+}
+
+/// A running copy's progress in words: the dump bytes so far and, from
+/// the bytes moved since this process began following the transfer (a
+/// resumed copy's earlier bytes are not counted), the rate. When Heroku
+/// reports the source's size, a percentage of it and the time left at
+/// this rate to reach it, said for what they are: the processed bytes are
+/// the dump's, which usually ends below the source's size, so the copy
+/// tends to end before 100%.
+pub fn progress_words(
+    processed: u64,
+    total: Option<u64>,
+    moved: u64,
+    moving_for: Duration,
+) -> String {
+    let secs = moving_for.as_secs_f64();
+    let rate = (secs > 0.0 && moved > 0).then(|| moved as f64 / secs);
+    let mut s = format!("{} dumped", human_bytes(processed));
+    if let Some(total) = total.filter(|t| *t > 0) {
+        let pct = (processed as f64 * 100.0 / total as f64).min(100.0);
+        s.push_str(&format!(
+            ", {pct:.0}% of about {} (the source's size; a dump is usually smaller, so the \
+             copy may end before 100%)",
+            human_bytes(total)
+        ));
+    }
+    if let Some(rate) = rate {
+        s.push_str(&format!(", {}/s", human_bytes(rate as u64)));
+        if let Some(total) = total.filter(|t| *t > processed) {
+            let left = Duration::from_secs(((total - processed) as f64 / rate).ceil() as u64);
+            s.push_str(&format!(
+                ", about {} to reach that size at this rate",
+                humantime::format_duration(left)
+            ));
+        }
+    }
+    s
 }
 
 /// A long silence of a transfer Heroku has not failed: said, put in the
@@ -222,4 +277,48 @@ fn suspect_copy(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_gives_a_percentage_and_a_time_left_of_the_source_size_said_as_such() {
+        let s = progress_words(
+            25_000_000,
+            Some(100_000_000),
+            10_000_000,
+            Duration::from_secs(5),
+        );
+        assert!(
+            s.starts_with("25.0 MB dumped, 25% of about 100.0 MB (the source's size"),
+            "{s}"
+        );
+        assert!(s.contains("a dump is usually smaller"), "{s}");
+        assert!(s.contains("2.0 MB/s"), "{s}");
+        // 75 MB to go at 2 MB/s.
+        assert!(
+            s.contains("about 38s to reach that size at this rate"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn the_rate_is_of_the_bytes_moved_since_the_first_look_only() {
+        // A resumed copy: 900 MB were moved before; 10 MB in 5 s since.
+        let s = progress_words(910_000_000, None, 10_000_000, Duration::from_secs(5));
+        assert!(s.contains("2.0 MB/s"), "{s}");
+        // Nothing measured yet: no rate, no time left.
+        let s = progress_words(910_000_000, Some(2_000_000_000), 0, Duration::ZERO);
+        assert!(!s.contains("/s") && !s.contains("to reach"), "{s}");
+        assert!(s.contains("46% of about 2.0 GB"), "{s}");
+    }
+
+    #[test]
+    fn a_dump_past_the_source_size_says_100_percent_and_no_time_left() {
+        let s = progress_words(120, Some(100), 20, Duration::from_secs(1));
+        assert!(s.contains("100% of about 100 B"), "{s}");
+        assert!(!s.contains("to reach"), "{s}");
+    }
 }
