@@ -322,3 +322,58 @@ fn step<'a>(j: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no step {id}"))
 }
+
+#[test]
+fn a_failed_attach_release_superseded_by_the_rebind_is_named_in_the_warning_and_status() {
+    // Issue 16, item 8: the cut-over's `Attach DATABASE` release fails,
+    // the rebind's config release after it succeeds (it carries the same
+    // config), so the dynos run on the new database and the run completes;
+    // it must still say which release failed and how to read its output.
+    let mut s = scenario("release-phase");
+    s.apps[0]
+        .release_phase
+        .as_mut()
+        .expect("release phase")
+        .fail
+        .push(ReleaseFailure {
+            description_starts_with: Some("Attach DATABASE".into()),
+            nth: None,
+        });
+    let env = Env::with(s);
+    let out = run(&env, &[]);
+    out.ok().stdout_has("completed");
+    assert_eq!(env.sandbox.faults_fired(), 1, "the release failure fired");
+    let state = assert_nothing_lost(&env);
+    let list = releases(&state["apps"][APP]);
+    let failed: Vec<&Value> = list.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{list:#?}");
+    assert!(failed[0]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Attach DATABASE"));
+    let v = failed[0]["version"].as_u64().unwrap();
+    let newest = list.last().unwrap();
+    assert_eq!(newest["status"], "succeeded");
+    assert!(newest["version"].as_u64().unwrap() > v);
+    let named = format!("release v{v} (Attach DATABASE");
+    let how = format!("heroku releases:output {v} --app {APP}");
+    // Said when it happened, as a warning (progress lines go to stdout
+    // without a terminal)...
+    out.stdout_has(&format!("warning: {named}"))
+        .stdout_has(&how);
+    // ... kept in the journal...
+    let j = env.journal(APP);
+    let kept = &step(&j, "scale-up")["output"]["failed"];
+    assert_eq!(kept[0]["version"], v, "{kept}");
+    assert_eq!(kept[0]["status"], "failed");
+    // ... and shown by `status`, in words and in JSON.
+    env.run(&["status", "--app", APP])
+        .ok()
+        .stdout_has(&named)
+        .stdout_has(&how);
+    let json = env.run(&["status", "--app", APP, "--json"]);
+    let report: Value = serde_json::from_str(&json.ok().stdout).expect("status --json");
+    let answer = &report["answers"]["failed_releases"];
+    assert_eq!(answer["value"], "failed-then-superseded", "{report:#}");
+    assert!(answer["words"].as_str().unwrap().contains(&how));
+}

@@ -308,12 +308,14 @@ pub fn outcome_words(j: &Journal) -> String {
 
 /// What `status` answers about a run of a method, in words.
 pub fn answers(j: &Journal) -> answers::Answers {
-    match (j.log.method.as_str(), plan(&j.log.method)) {
+    let mut a = match (j.log.method.as_str(), plan(&j.log.method)) {
         (copy::METHOD, Some(p)) => copy::status::answers(&p, j),
         (follower::METHOD, Some(p)) => follower::status::answers(&p, j),
         (upgrade::METHOD, Some(p)) => upgrade::status::answers(&p, j),
         _ => answers::Answers::default(),
-    }
+    };
+    a.0.extend(answers::failed_releases(j));
+    a
 }
 
 /// The name of the add-on the run moves the database to: the one it

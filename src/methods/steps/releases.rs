@@ -75,7 +75,9 @@ pub fn read_releases(ctx: &Ctx<'_>, j: &Journal) -> Result<Option<Vec<Release>>,
 pub enum Waited {
     /// No release to wait for (none listed, or the API lists none).
     Nothing,
-    Succeeded(ReleaseRecord),
+    /// The newest release succeeded; with the run's releases before it
+    /// that failed (see [`steps::failed_since`]), oldest first.
+    Succeeded(ReleaseRecord, Vec<ReleaseRecord>),
     /// Heroku did not deploy it: the message names it and the ways on.
     Failed(ReleaseRecord, String),
 }
@@ -100,7 +102,13 @@ pub fn wait_release(
         let elapsed = start.elapsed();
         let waiting = match steps::release_verdict(&releases, floor) {
             ReleaseVerdict::NoRelease => return Ok(Waited::Nothing),
-            ReleaseVerdict::Succeeded(r) => return Ok(Waited::Succeeded(ReleaseRecord::of(r))),
+            ReleaseVerdict::Succeeded(r) => {
+                let failed = steps::failed_since(&releases, floor)
+                    .into_iter()
+                    .map(ReleaseRecord::of)
+                    .collect();
+                return Ok(Waited::Succeeded(ReleaseRecord::of(r), failed));
+            }
             ReleaseVerdict::Failed(r) => {
                 let rec = ReleaseRecord::of(r);
                 let message = release_failed(&app, &rec, rollback);
@@ -156,5 +164,36 @@ fn release_failed(app: &str, r: &ReleaseRecord, rollback: bool) -> String {
         v = r.version,
         d = r.description,
         status = r.status,
+    )
+}
+
+/// The warning for releases of the run that failed although a newer one
+/// succeeded: dynos run the newer one (it carries the same config), so the
+/// run goes on, but what the failed release's command would have done on
+/// the new database was not done, and a person must know which one and
+/// where its output is.
+pub fn failed_but_superseded(
+    app: &str,
+    failed: &[ReleaseRecord],
+    deployed: &ReleaseRecord,
+) -> String {
+    let each: Vec<String> = failed
+        .iter()
+        .map(|r| {
+            format!(
+                "release v{v} ({d}) {s}; see why with `heroku releases:output {v} --app {app}`",
+                v = r.version,
+                d = r.description,
+                s = r.status
+            )
+        })
+        .collect();
+    format!(
+        "{}. Heroku deployed the later release v{} ({}), which carries the same config, so \
+         the dynos run on it; check that its release command did what the failed one should \
+         have",
+        each.join("; "),
+        deployed.version,
+        deployed.description
     )
 }
