@@ -264,10 +264,11 @@ fn a_failed_attach_release_retried_lets_resume_complete() {
 }
 
 #[test]
-fn without_a_release_process_type_the_wait_is_one_request() {
+fn without_a_release_process_type_the_releases_are_not_read() {
     // No `release` process type in the formation (as promote.ts checks)
-    // and no release dyno: releases succeed at once, so only the
-    // scale-up's look is made.
+    // and no release dyno: without a release command every release
+    // succeeds at once, known before the window, so the window is spared
+    // the request (issue 16, item 9).
     let env = Env::new("pooler");
     // A Standard target: a pooler cannot move to an Essential plan.
     env.run(&[
@@ -280,24 +281,35 @@ fn without_a_release_process_type_the_wait_is_one_request() {
         "heroku-postgresql:standard-2",
     ])
     .ok();
-    let reads = release_reads(&env);
-    assert_eq!(reads, 1);
+    assert_eq!(release_reads(&env), 0);
     let j = env.journal("pooled-app");
-    assert_eq!(
-        step(&j, "scale-up")["output"]["release"]["status"],
-        "succeeded"
-    );
+    assert!(step(&j, "scale-up")["output"]["release"].is_null());
     assert!(step(&j, "wait-dynos")["output"]["release_before_cutover"].is_null());
 }
 
 #[test]
-fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request() {
+fn with_a_release_process_type_and_no_command_running_the_window_reads_them_once() {
     // The demo app has a `release` type; its releases succeed at once:
-    // one look when the dynos are gone, one before the scale-up.
+    // one look just before maintenance goes on (the floor, none pending),
+    // one before the scale-up; none while the dynos drain.
     let env = Env::new("demo");
     env.run(&["run", "--app", "demo-app", "--confirm", "demo-app"])
         .ok();
     assert_eq!(release_reads(&env), 2);
+    let log = env.sandbox.requests();
+    let on = log
+        .iter()
+        .position(|r| {
+            r.method == "PATCH"
+                && r.path == "/apps/demo-app"
+                && r.body.as_ref().and_then(|b| b["maintenance"].as_bool()) == Some(true)
+        })
+        .expect("maintenance on");
+    let first = log
+        .iter()
+        .position(|r| r.method == "GET" && r.path.ends_with("/releases"))
+        .unwrap();
+    assert!(first < on, "the floor is read before the window");
     let j = env.journal("demo-app");
     let cutover = &step(&j, "scale-up")["output"]["release"];
     let before_cutover = &step(&j, "wait-dynos")["output"]["release_before_cutover"];

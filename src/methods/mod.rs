@@ -146,6 +146,12 @@ pub struct Ctx<'a> {
     pub live_formation: Vec<Formation>,
     /// A release command's dyno was seen while draining.
     pub saw_release_dyno: bool,
+    /// The newest release, read just before maintenance went on, when
+    /// none was pending then (`Some(None)`: the app listed none): the
+    /// floor `wait-dynos` records, known before the window so not read in
+    /// it. `None` when not read (no release phase, a resumed run, or a
+    /// release pending then).
+    pub release_before_window: Option<Option<u64>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -157,6 +163,7 @@ impl<'a> Ctx<'a> {
             urls: Urls::default(),
             live_formation: Vec::new(),
             saw_release_dyno: false,
+            release_before_window: None,
         }
     }
 

@@ -71,6 +71,41 @@ pub fn read_releases(ctx: &Ctx<'_>, j: &Journal) -> Result<Option<Vec<Release>>,
     }
 }
 
+/// On an app with release phase, read its releases just before
+/// maintenance goes on (a read, outside the window): when none is pending,
+/// the newest is the floor the cut-over's releases must exceed, and no
+/// release command of the run is running, so `wait-dynos` need not read
+/// them again with the app down (a release command started later shows as
+/// a `release.N` dyno, which the drain waits for). A pending release is
+/// left to `wait-dynos` (read again there, as before).
+pub fn before_window(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
+    ctx.release_before_window = None;
+    if !has_release_type(j) {
+        return Ok(());
+    }
+    let Some(list) = read_releases(ctx, j)? else {
+        return Ok(());
+    };
+    match steps::release_verdict(&list, None) {
+        ReleaseVerdict::NoRelease => ctx.release_before_window = Some(None),
+        ReleaseVerdict::Succeeded(r) | ReleaseVerdict::Failed(r) => {
+            ctx.release_before_window = Some(Some(r.version))
+        }
+        ReleaseVerdict::Pending(_) | ReleaseVerdict::NotYet(_) => {}
+    }
+    Ok(())
+}
+
+/// Whether the scale-up must look at the releases: on an app with release
+/// phase (a `release` process type, as promote.ts decides, or a release
+/// dyno seen, or a floor read), a release command can fail or be pending;
+/// elsewhere every release succeeds at once (Dev Center, Release Phase:
+/// without a release command there is no release phase), so the answer is
+/// known before the window and the request is not made in it.
+pub fn scale_up_reads(ctx: &Ctx<'_>, j: &Journal, floor: Option<u64>) -> bool {
+    has_release_type(j) || ctx.saw_release_dyno || floor.is_some()
+}
+
 /// What waiting for a release ended on.
 pub enum Waited {
     /// No release to wait for (none listed, or the API lists none).

@@ -191,6 +191,11 @@ fn wait_dynos(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepE
         if !has_release_type && !ctx.saw_release_dyno {
             break None;
         }
+        // Read just before the window with none pending, and no release
+        // dyno since: known, not read again with the app down.
+        if let (Some(floor), false) = (ctx.release_before_window, ctx.saw_release_dyno) {
+            break floor;
+        }
         let Some(list) = releases::read_releases(ctx, io.journal())? else {
             break None;
         };
@@ -307,7 +312,12 @@ fn prepare_up<'a>(
         .output::<Drained>(id::WAIT_DYNOS)
         .and_then(|d| d.release_before_cutover);
     let j = io.journal().clone();
-    let (seen, failed) = match releases::wait_release(ctx, io, &j, floor, false)? {
+    let waited = if releases::scale_up_reads(ctx, &j, floor) {
+        releases::wait_release(ctx, io, &j, floor, false)?
+    } else {
+        Waited::Nothing
+    };
+    let (seen, failed) = match waited {
         Waited::Nothing => (None, vec![]),
         Waited::Succeeded(r, failed) => {
             io.note(
