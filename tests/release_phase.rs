@@ -389,3 +389,43 @@ fn a_failed_attach_release_superseded_by_the_rebind_is_named_in_the_warning_and_
     assert_eq!(answer["value"], "failed-then-superseded", "{report:#}");
     assert!(answer["words"].as_str().unwrap().contains(&how));
 }
+
+#[test]
+fn an_outage_on_the_releases_read_before_the_window_stops_with_the_app_up() {
+    // The floor is read just before maintenance goes on (issue 16, item
+    // 9): an outage there stops the run before the window, nothing of it
+    // touched, and a resume completes it.
+    let mut s = scenario("demo");
+    s.faults.push(pgmigrate::sim::Fault::on(
+        "GET",
+        "/apps/demo-app/releases",
+        0,
+        pgmigrate::sim::FaultAction::Status {
+            status: 503,
+            id: "unavailable".into(),
+            message: "injected 503".into(),
+            retry_after: None,
+        },
+    ));
+    let env = Env::with(s);
+    let mut c = env.command(&["run", "--app", "demo-app", "--confirm", "demo-app"]);
+    c.env("PGMIGRATE_HTTP_TIMEOUT", "0.5")
+        .env("PGMIGRATE_RETRY_FOR", "1");
+    let out = common::output(c);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(env.sandbox.faults_fired() >= 1, "the outage fired");
+    let app = env.app("demo-app");
+    assert_eq!(app["maintenance"], false, "the window was not opened");
+    assert!(
+        !env.mutations()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path == "/apps/demo-app"),
+        "no maintenance request"
+    );
+    let j = env.journal("demo-app");
+    assert_eq!(step(&j, "maintenance-on")["state"], "failed", "{j:#}");
+    env.sandbox.clear_faults();
+    env.run(&["resume", "--app", "demo-app", "--confirm", "demo-app"])
+        .ok()
+        .stdout_has("completed");
+}
