@@ -24,7 +24,7 @@ use pgmigrate::sim::{Sandbox, Scenario};
 use serde_json::json;
 
 mod common;
-use common::{check_no_crash_points, machine};
+use common::{check_no_crash_points, machine, window_kinds};
 
 const LATENCY_MS: u64 = 100;
 const DRAIN_MS: u64 = 2000;
@@ -64,6 +64,7 @@ struct Run {
     window_s: f64,
     copy_s: f64,
     requests_in_window: usize,
+    kinds: Vec<(String, usize)>,
 }
 
 fn one(gb: u64, method: &str) -> Run {
@@ -123,6 +124,7 @@ fn one(gb: u64, method: &str) -> Run {
             .iter()
             .filter(|r| r.at_ms > on && r.at_ms <= off)
             .count(),
+        kinds: window_kinds(&log, on, off),
     }
 }
 
@@ -138,8 +140,13 @@ fn main() {
         "{:>6}  {:<9} {:>16} {:>22} {:>10}",
         "size", "method", "window measured", "window at Heroku rate", "requests"
     );
-    for gb in [1u64, 10, 100] {
+    let mut follower_8 = None;
+    // 8 GB: the issue's follower case (target: drain + 2.8 s).
+    for gb in [1u64, 8, 10, 100] {
         for method in ["copy", "follower", "upgrade"] {
+            if gb == 8 && method != "follower" {
+                continue;
+            }
             let r = one(gb, method);
             // Only the copy's own time is compressed; put Heroku's back.
             let heroku = if r.copy_s > 0.0 {
@@ -151,6 +158,21 @@ fn main() {
                 "{:>4} GB  {:<9} {:>15.2}s {:>21.1}s {:>10}",
                 gb, method, r.window_s, heroku, r.requests_in_window
             );
+            if gb == 8 {
+                follower_8 = Some(r);
+            }
+        }
+    }
+    if let Some(r) = follower_8 {
+        println!(
+            "\n8 GB follower: down {:.2} s = drain {:.1} s + {:.2} s (target: drain + 2.8 s); \
+             requests in the window by kind:",
+            r.window_s,
+            DRAIN_MS as f64 / 1000.0,
+            r.window_s - DRAIN_MS as f64 / 1000.0
+        );
+        for (k, n) in &r.kinds {
+            println!("  {n:>3}  {k}");
         }
     }
 }

@@ -73,6 +73,25 @@ pub fn release_verdict(releases: &[Release], floor: Option<u64>) -> ReleaseVerdi
     }
 }
 
+/// The run's releases that Heroku did not deploy although a newer one
+/// was: newer than `floor` (the last release seen before the run's
+/// changes), older than the newest, and failed or expired. Dynos run the
+/// newest (which carries their config too), but a failed release of the
+/// cut-over must still be named: its release command did not run on the
+/// new database's config. Oldest first.
+pub fn failed_since(releases: &[Release], floor: Option<u64>) -> Vec<&Release> {
+    let (Some(floor), Some(newest)) = (floor, releases.iter().map(|r| r.version).max()) else {
+        return vec![];
+    };
+    let mut out: Vec<&Release> = releases
+        .iter()
+        .filter(|r| r.version > floor && r.version < newest)
+        .filter(|r| !r.is_pending() && !r.succeeded())
+        .collect();
+    out.sort_by_key(|r| r.version);
+    out
+}
+
 /// The one batch update that scales every running process type to zero.
 pub fn scale_down_updates(facts: &Facts) -> Vec<FormationUpdate> {
     running_types(facts)
@@ -437,6 +456,26 @@ mod tests {
             release_verdict(&list, Some(12)),
             ReleaseVerdict::Succeeded(&list[1])
         );
+        // ... but it is named: versions above the floor only, newest
+        // excluded, oldest first.
+        let list = [
+            r(15, "succeeded"),
+            r(13, "failed"),
+            r(11, "failed"),
+            r(14, "expired"),
+            r(12, "succeeded"),
+        ];
+        let failed: Vec<u64> = failed_since(&list, Some(11))
+            .iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(failed, [13, 14]);
+        assert!(
+            failed_since(&list, None).is_empty(),
+            "no floor, no run's own"
+        );
+        let newest_failed = [r(12, "succeeded"), r(13, "failed")];
+        assert!(failed_since(&newest_failed, Some(11)).is_empty());
         for bad in ["failed", "expired", ""] {
             let list = [r(13, "succeeded"), r(14, bad)];
             assert_eq!(

@@ -267,10 +267,11 @@ fn a_failed_attach_release_retried_lets_resume_complete() {
 }
 
 #[test]
-fn without_a_release_process_type_the_wait_is_one_request() {
+fn without_a_release_process_type_the_releases_are_not_read() {
     // No `release` process type in the formation (as promote.ts checks)
-    // and no release dyno: releases succeed at once, so only the
-    // scale-up's look is made.
+    // and no release dyno: without a release command every release
+    // succeeds at once, known before the window, so the window is spared
+    // the request (issue 16, item 9).
     let env = Env::new("pooler");
     // A Standard target: a pooler cannot move to an Essential plan.
     env.run(&[
@@ -283,20 +284,17 @@ fn without_a_release_process_type_the_wait_is_one_request() {
         "heroku-postgresql:standard-2",
     ])
     .ok();
-    let reads = release_reads(&env);
-    assert_eq!(reads, 1);
+    assert_eq!(release_reads(&env), 0);
     let j = env.journal("pooled-app");
-    assert_eq!(
-        step(&j, "scale-up")["output"]["release"]["status"],
-        "succeeded"
-    );
+    assert!(step(&j, "scale-up")["output"]["release"].is_null());
     assert!(step(&j, "wait-dynos")["output"]["release_before_cutover"].is_null());
 }
 
 #[test]
-fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request() {
+fn with_a_release_process_type_and_no_command_running_the_window_reads_them_once() {
     // The demo app has a `release` type; its releases succeed at once:
-    // one look when the dynos are gone, one before the scale-up.
+    // one look just before maintenance goes on (the floor, none pending),
+    // one before the scale-up; none while the dynos drain.
     let env = Env::new("demo");
     env.run(&[
         "run",
@@ -309,6 +307,20 @@ fn with_a_release_process_type_and_no_command_running_each_wait_is_one_request()
     ])
     .ok();
     assert_eq!(release_reads(&env), 2);
+    let log = env.sandbox.requests();
+    let on = log
+        .iter()
+        .position(|r| {
+            r.method == "PATCH"
+                && r.path == "/apps/demo-app"
+                && r.body.as_ref().and_then(|b| b["maintenance"].as_bool()) == Some(true)
+        })
+        .expect("maintenance on");
+    let first = log
+        .iter()
+        .position(|r| r.method == "GET" && r.path.ends_with("/releases"))
+        .unwrap();
+    assert!(first < on, "the floor is read before the window");
     let j = env.journal("demo-app");
     let cutover = &step(&j, "scale-up")["output"]["release"];
     let before_cutover = &step(&j, "wait-dynos")["output"]["release_before_cutover"];
@@ -332,4 +344,99 @@ fn step<'a>(j: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .iter()
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+#[test]
+fn a_failed_attach_release_superseded_by_the_rebind_is_named_in_the_warning_and_status() {
+    // Issue 16, item 8: the cut-over's `Attach DATABASE` release fails,
+    // the rebind's config release after it succeeds (it carries the same
+    // config), so the dynos run on the new database and the run completes;
+    // it must still say which release failed and how to read its output.
+    let mut s = scenario("release-phase");
+    s.apps[0]
+        .release_phase
+        .as_mut()
+        .expect("release phase")
+        .fail
+        .push(ReleaseFailure {
+            description_starts_with: Some("Attach DATABASE".into()),
+            nth: None,
+        });
+    let env = Env::with(s);
+    let out = run(&env, &[]);
+    out.ok().stdout_has("completed");
+    assert_eq!(env.sandbox.faults_fired(), 1, "the release failure fired");
+    let state = assert_nothing_lost(&env);
+    let list = releases(&state["apps"][APP]);
+    let failed: Vec<&Value> = list.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{list:#?}");
+    assert!(failed[0]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Attach DATABASE"));
+    let v = failed[0]["version"].as_u64().unwrap();
+    let newest = list.last().unwrap();
+    assert_eq!(newest["status"], "succeeded");
+    assert!(newest["version"].as_u64().unwrap() > v);
+    let named = format!("release v{v} (Attach DATABASE");
+    let how = format!("heroku releases:output {v} --app {APP}");
+    // Said when it happened, as a warning (progress lines go to stdout
+    // without a terminal)...
+    out.stdout_has(&format!("warning: {named}"))
+        .stdout_has(&how);
+    // ... kept in the journal...
+    let j = env.journal(APP);
+    let kept = &step(&j, "scale-up")["output"]["failed"];
+    assert_eq!(kept[0]["version"], v, "{kept}");
+    assert_eq!(kept[0]["status"], "failed");
+    // ... and shown by `status`, in words and in JSON.
+    env.run(&["status", "--app", APP])
+        .ok()
+        .stdout_has(&named)
+        .stdout_has(&how);
+    let json = env.run(&["status", "--app", APP, "--json"]);
+    let report: Value = serde_json::from_str(&json.ok().stdout).expect("status --json");
+    let answer = &report["answers"]["failed_releases"];
+    assert_eq!(answer["value"], "failed-then-superseded", "{report:#}");
+    assert!(answer["words"].as_str().unwrap().contains(&how));
+}
+
+#[test]
+fn an_outage_on_the_releases_read_before_the_window_stops_with_the_app_up() {
+    // The floor is read just before maintenance goes on (issue 16, item
+    // 9): an outage there stops the run before the window, nothing of it
+    // touched, and a resume completes it.
+    let mut s = scenario("demo");
+    s.faults.push(pgmigrate::sim::Fault::on(
+        "GET",
+        "/apps/demo-app/releases",
+        0,
+        pgmigrate::sim::FaultAction::Status {
+            status: 503,
+            id: "unavailable".into(),
+            message: "injected 503".into(),
+            retry_after: None,
+        },
+    ));
+    let env = Env::with(s);
+    let mut c = env.command(&["run", "--app", "demo-app", "--confirm", "demo-app"]);
+    c.env("PGMIGRATE_HTTP_TIMEOUT", "0.5")
+        .env("PGMIGRATE_RETRY_FOR", "1");
+    let out = common::output(c);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(env.sandbox.faults_fired() >= 1, "the outage fired");
+    let app = env.app("demo-app");
+    assert_eq!(app["maintenance"], false, "the window was not opened");
+    assert!(
+        !env.mutations()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path == "/apps/demo-app"),
+        "no maintenance request"
+    );
+    let j = env.journal("demo-app");
+    assert_eq!(step(&j, "maintenance-on")["state"], "failed", "{j:#}");
+    env.sandbox.clear_faults();
+    env.run(&["resume", "--app", "demo-app", "--confirm", "demo-app"])
+        .ok()
+        .stdout_has("completed");
 }

@@ -65,6 +65,23 @@ fn in_doubt<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal, id: &str) -> bool {
     state(j, id) == StepState::Running && plan.step(id).is_some_and(|s| s.has_side_effect())
 }
 
+/// The run's releases that failed although a later one was deployed
+/// (only when there are some): dynos run the later one, but the failed
+/// release's command did not run, and its output says why.
+pub fn failed_releases(j: &Journal) -> Option<Answer> {
+    let started: crate::methods::steps::scale::StartedOn = j.log.output(id::SCALE_UP)?;
+    let deployed = started.release.as_ref()?;
+    if started.failed.is_empty() {
+        return None;
+    }
+    Some(answer(
+        "failed_releases",
+        "Failed releases",
+        "failed-then-superseded",
+        crate::methods::steps::releases::failed_but_superseded(&j.app, &started.failed, deployed),
+    ))
+}
+
 /// Which database `<attachment>_URL` points at.
 pub fn database_url<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
     let from = &j.options.from_attachment;

@@ -154,6 +154,12 @@ pub struct Ctx<'a> {
     pub live_formation: Vec<Formation>,
     /// A release command's dyno was seen while draining.
     pub saw_release_dyno: bool,
+    /// The newest release, read just before maintenance went on, when
+    /// none was pending then (`Some(None)`: the app listed none): the
+    /// floor `wait-dynos` records, known before the window so not read in
+    /// it. `None` when not read (no release phase, a resumed run, or a
+    /// release pending then).
+    pub release_before_window: Option<Option<u64>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -165,6 +171,7 @@ impl<'a> Ctx<'a> {
             urls: Urls::default(),
             live_formation: Vec::new(),
             saw_release_dyno: false,
+            release_before_window: None,
         }
     }
 
@@ -316,12 +323,14 @@ pub fn outcome_words(j: &Journal) -> String {
 
 /// What `status` answers about a run of a method, in words.
 pub fn answers(j: &Journal) -> answers::Answers {
-    match (j.log.method.as_str(), plan(&j.log.method)) {
+    let mut a = match (j.log.method.as_str(), plan(&j.log.method)) {
         (copy::METHOD, Some(p)) => copy::status::answers(&p, j),
         (follower::METHOD, Some(p)) => follower::status::answers(&p, j),
         (upgrade::METHOD, Some(p)) => upgrade::status::answers(&p, j),
         _ => answers::Answers::default(),
-    }
+    };
+    a.0.extend(answers::failed_releases(j));
+    a
 }
 
 /// The name of the add-on the run moves the database to: the one it

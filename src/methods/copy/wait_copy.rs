@@ -57,6 +57,10 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
     // resumed copy's rate counts only what moved since.
     let mut first_look: Option<(u64, Duration)> = None;
     loop {
+        // The schedule spaces the looks, not the pauses: a look's own round
+        // trip is part of the gap (with the app down, a gap of a tenth of
+        // the elapsed time plus a round trip is noticed that much later).
+        let look = Instant::now();
         let t = match ctx.client.transfer(&app, &record.uuid, false) {
             Ok(t) => t,
             // A revoked token or lost access fails every later look too.
@@ -162,7 +166,8 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                 if let Some(quiet) = silence.silence(processed, elapsed) {
                     report_silence(ctx, io, &name, &info, queued, processed, quiet)?;
                 }
-                io.pause(steps::copy_poll(elapsed, min, ctx.settings.copy_poll_max))?;
+                let gap = steps::copy_poll(elapsed, min, ctx.settings.copy_poll_max);
+                io.pause(gap.saturating_sub(look.elapsed()))?;
             }
         }
     }

@@ -125,20 +125,67 @@ impl Tally {
 
 /// How far behind the follower is: `Behind By`, else its leader's
 /// transaction minus its own when Heroku reports both; `None` if neither.
-fn behind(ctx: &Ctx<'_>, j: &Journal, db: &DatabaseInfo) -> Result<Option<u64>, StepError> {
+/// `leader`: the leader's transaction when already read.
+fn behind(
+    ctx: &Ctx<'_>,
+    j: &Journal,
+    db: &DatabaseInfo,
+    leader: Option<Option<u64>>,
+) -> Result<Option<u64>, StepError> {
     if let Some(n) = db.behind_by() {
         return Ok(Some(n));
     }
     let Some(mine) = db.transaction() else {
         return Ok(None);
     };
+    let theirs = match leader {
+        Some(t) => t,
+        None => leader_transaction(ctx, j)?,
+    };
+    Ok(theirs.map(|t| t.saturating_sub(mine)))
+}
+
+fn leader_transaction(ctx: &Ctx<'_>, j: &Journal) -> Result<Option<u64>, StepError> {
     let leader = crate::methods::facts(j)?.source.id.clone();
-    let theirs = ctx
+    Ok(ctx
         .client
         .database(&leader)
         .map_err(|e| read_error(&e))?
-        .transaction();
-    Ok(theirs.map(|t| t.saturating_sub(mine)))
+        .transaction())
+}
+
+/// One look with the writers stopped: the follower and its leader read
+/// together (two independent reads sent at once, so the look costs one
+/// round trip). Answers the follower and the leader's transaction.
+fn look_stopped(
+    ctx: &Ctx<'_>,
+    j: &Journal,
+    id: &str,
+) -> Result<(DatabaseInfo, Option<u64>), StepError> {
+    let leader = crate::methods::facts(j)?.source.id.clone();
+    let client = ctx.client;
+    let (mine, theirs) = std::thread::scope(|s| {
+        let theirs = s.spawn(|| client.database(&leader));
+        let mine = client.database(id);
+        (mine, theirs.join())
+    });
+    let theirs = theirs.map_err(|_| StepError::Definite("reading the leader panicked".into()))?;
+    let theirs = theirs.map_err(|e| read_error(&e))?.transaction();
+    Ok((mine.map_err(|e| read_error(&e))?, theirs))
+}
+
+/// Whether one look settles the final catch-up: with every writer gone
+/// (the drain is over before this step), the leader's transaction cannot
+/// move, so a follower that reports 0 commits behind and has replayed up
+/// to exactly the leader's current transaction (both read in the same
+/// look, after the writers stopped) has every commit: nothing is left to
+/// replay, and no later read could say otherwise. Any other figure (a lag,
+/// a missing transaction, the two transactions apart) falls back to
+/// [`ZERO_READS`] reads in a row. The unfollow then replays whatever the
+/// leader had at its request before the database turns writable, and
+/// `wait-writable` waits for that: a second guard.
+pub fn settled_in_one_look(behind: Option<u64>, mine: Option<u64>, leader: Option<u64>) -> bool {
+    behind == Some(0) && mine.is_some() && mine == leader
 }
 
 fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Done, StepError> {
@@ -154,7 +201,12 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Do
     let mut tally = Tally::default();
     let mut reads = 0;
     loop {
-        let db: DatabaseInfo = ctx.client.database(&id).map_err(|e| read_error(&e))?;
+        let (db, leader): (DatabaseInfo, Option<Option<u64>>) = if stopped {
+            let (db, t) = look_stopped(ctx, &j, &id)?;
+            (db, Some(t))
+        } else {
+            (ctx.client.database(&id).map_err(|e| read_error(&e))?, None)
+        };
         io.polled();
         reads += 1;
         if !db.is_following() {
@@ -167,12 +219,22 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Do
                  with `heroku pg:info --app {app}`; `pgmigrate rollback --app {app}` removes it"
             )));
         }
-        let behind = behind(ctx, &j, &db)?;
+        let behind = behind(ctx, &j, &db, leader)?;
         let lag = Lag {
             behind_by: behind,
             reads,
         };
         let elapsed = round(start.elapsed());
+        if stopped && settled_in_one_look(behind, db.transaction(), leader.flatten()) {
+            return Ok(Done::with(
+                format!(
+                    "the follower has replayed every commit (0 behind, at the leader's \
+                     transaction, with the app stopped) after {}",
+                    humantime::format_duration(elapsed)
+                ),
+                &lag,
+            ));
+        }
         match tally.read(stopped, behind) {
             Verdict::CaughtUp if stopped => {
                 return Ok(Done::with(
@@ -241,10 +303,10 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Do
             },
             start.elapsed(),
         );
-        // With the app down every second counts; while it runs there is no
-        // hurry.
+        // With the app down every moment is downtime: look again at once
+        // (each look is a round trip); while it runs there is no hurry.
         let pause = if stopped {
-            Duration::from_millis(500).min(ctx.settings.poll_cap)
+            Duration::from_millis(50).min(ctx.settings.poll_cap)
         } else {
             steps::backoff_poll(start.elapsed(), ctx.settings.poll_cap)
         };
@@ -268,6 +330,16 @@ mod tests {
             assert_eq!(t.read(true, Some(0)), Verdict::Wait);
         }
         assert_eq!(t.read(true, Some(0)), Verdict::CaughtUp);
+    }
+
+    #[test]
+    fn one_look_settles_only_at_zero_and_at_the_leaders_transaction() {
+        assert!(settled_in_one_look(Some(0), Some(41), Some(41)));
+        assert!(!settled_in_one_look(Some(0), Some(40), Some(41)), "behind");
+        assert!(!settled_in_one_look(Some(1), Some(41), Some(41)));
+        assert!(!settled_in_one_look(None, Some(41), Some(41)), "unknown");
+        assert!(!settled_in_one_look(Some(0), None, None), "no figures");
+        assert!(!settled_in_one_look(Some(0), Some(41), None));
     }
 
     #[test]

@@ -109,7 +109,14 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
             Some("Heroku to finish the unfollow (the database replays its backlog)")
         } else if db.in_recovery == Some(true) {
             Some("the database to leave recovery")
+        } else if db.in_recovery == Some(false) {
+            // No longer following and out of recovery: it takes writes.
+            // Known from this read; a wait_status read after it would only
+            // add a round trip to the window.
+            None
         } else {
+            // Heroku does not say whether it is in recovery: ask the Data
+            // API whether it is available.
             match ctx.client.wait_status(&id) {
                 Ok(w) if w.error => {
                     return Err(StepError::Definite(format!(
@@ -140,6 +147,13 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
             )));
         }
         ctx.waiting(io.step(), format!("waiting for {what}"), elapsed);
-        io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+        // In the window: every moment is downtime, so look again soon
+        // (each look is a round trip) for the first seconds, then back off.
+        let pause = if elapsed < std::time::Duration::from_secs(10) {
+            std::time::Duration::from_millis(50).min(ctx.settings.poll_cap)
+        } else {
+            steps::backoff_poll(elapsed, ctx.settings.poll_cap)
+        };
+        io.pause(pause)?;
     }
 }

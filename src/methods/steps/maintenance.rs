@@ -4,6 +4,7 @@
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::journal::Journal;
 use crate::methods::outputs::{id, Switched};
+use crate::methods::steps::releases;
 use crate::methods::steps::scale::refuse_one_offs;
 use crate::methods::{on_off, read_error, write_error, Ctx, Def};
 
@@ -59,6 +60,7 @@ pub fn prepare_on<'a>(
     let j = io.journal();
     refuse_one_offs(ctx, &j.app)?;
     super::others::check(ctx, j)?;
+    releases::before_window(ctx, j)?;
     Ok(switch(ctx, j, true))
 }
 

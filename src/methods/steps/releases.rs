@@ -71,11 +71,48 @@ pub fn read_releases(ctx: &Ctx<'_>, j: &Journal) -> Result<Option<Vec<Release>>,
     }
 }
 
+/// On an app with release phase, read its releases just before
+/// maintenance goes on (a read, outside the window): when none is pending,
+/// the newest is the floor the cut-over's releases must exceed, and no
+/// release command of the run is running, so `wait-dynos` need not read
+/// them again with the app down (a release command started later shows as
+/// a `release.N` dyno, which the drain waits for). A pending release is
+/// left to `wait-dynos` (read again there, as before).
+pub fn before_window(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
+    ctx.release_before_window = None;
+    if !has_release_type(j) {
+        return Ok(());
+    }
+    let Some(list) = read_releases(ctx, j)? else {
+        return Ok(());
+    };
+    match steps::release_verdict(&list, None) {
+        ReleaseVerdict::NoRelease => ctx.release_before_window = Some(None),
+        ReleaseVerdict::Succeeded(r) | ReleaseVerdict::Failed(r) => {
+            ctx.release_before_window = Some(Some(r.version))
+        }
+        ReleaseVerdict::Pending(_) | ReleaseVerdict::NotYet(_) => {}
+    }
+    Ok(())
+}
+
+/// Whether the scale-up must look at the releases: on an app with release
+/// phase (a `release` process type, as promote.ts decides, or a release
+/// dyno seen, or a floor read), a release command can fail or be pending;
+/// elsewhere every release succeeds at once (Dev Center, Release Phase:
+/// without a release command there is no release phase), so the answer is
+/// known before the window and the request is not made in it.
+pub fn scale_up_reads(ctx: &Ctx<'_>, j: &Journal, floor: Option<u64>) -> bool {
+    has_release_type(j) || ctx.saw_release_dyno || floor.is_some()
+}
+
 /// What waiting for a release ended on.
 pub enum Waited {
     /// No release to wait for (none listed, or the API lists none).
     Nothing,
-    Succeeded(ReleaseRecord),
+    /// The newest release succeeded; with the run's releases before it
+    /// that failed (see [`steps::failed_since`]), oldest first.
+    Succeeded(ReleaseRecord, Vec<ReleaseRecord>),
     /// Heroku did not deploy it: the message names it and the ways on.
     Failed(ReleaseRecord, String),
 }
@@ -100,7 +137,13 @@ pub fn wait_release(
         let elapsed = start.elapsed();
         let waiting = match steps::release_verdict(&releases, floor) {
             ReleaseVerdict::NoRelease => return Ok(Waited::Nothing),
-            ReleaseVerdict::Succeeded(r) => return Ok(Waited::Succeeded(ReleaseRecord::of(r))),
+            ReleaseVerdict::Succeeded(r) => {
+                let failed = steps::failed_since(&releases, floor)
+                    .into_iter()
+                    .map(ReleaseRecord::of)
+                    .collect();
+                return Ok(Waited::Succeeded(ReleaseRecord::of(r), failed));
+            }
             ReleaseVerdict::Failed(r) => {
                 let rec = ReleaseRecord::of(r);
                 let message = release_failed(&app, &rec, rollback);
@@ -156,5 +199,36 @@ fn release_failed(app: &str, r: &ReleaseRecord, rollback: bool) -> String {
         v = r.version,
         d = r.description,
         status = r.status,
+    )
+}
+
+/// The warning for releases of the run that failed although a newer one
+/// succeeded: dynos run the newer one (it carries the same config), so the
+/// run goes on, but what the failed release's command would have done on
+/// the new database was not done, and a person must know which one and
+/// where its output is.
+pub fn failed_but_superseded(
+    app: &str,
+    failed: &[ReleaseRecord],
+    deployed: &ReleaseRecord,
+) -> String {
+    let each: Vec<String> = failed
+        .iter()
+        .map(|r| {
+            format!(
+                "release v{v} ({d}) {s}; see why with `heroku releases:output {v} --app {app}`",
+                v = r.version,
+                d = r.description,
+                s = r.status
+            )
+        })
+        .collect();
+    format!(
+        "{}. Heroku deployed the later release v{} ({}), which carries the same config, so \
+         the dynos run on it; check that its release command did what the failed one should \
+         have",
+        each.join("; "),
+        deployed.version,
+        deployed.description
     )
 }

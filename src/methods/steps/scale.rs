@@ -25,6 +25,10 @@ pub struct Drained {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StartedOn {
     pub release: Option<ReleaseRecord>,
+    /// The run's releases that failed before `release` succeeded (the
+    /// cut-over's `Attach DATABASE`, say), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<ReleaseRecord>,
 }
 
 fn no_dynos(j: &Journal) -> Option<String> {
@@ -145,7 +149,7 @@ fn restore(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepEr
     let j = io.journal().clone();
     match releases::wait_release(ctx, io, &j, None, true)? {
         Waited::Nothing => {}
-        Waited::Succeeded(r) => {
+        Waited::Succeeded(r, failed) => {
             io.note(
                 crate::engine::EventKind::Note,
                 &format!(
@@ -153,10 +157,16 @@ fn restore(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepEr
                     r.version, r.description
                 ),
             )?;
-            io.keep(&StartedOn { release: Some(r) })?;
+            io.keep(&StartedOn {
+                release: Some(r),
+                failed,
+            })?;
         }
         Waited::Failed(r, message) => {
-            io.keep(&StartedOn { release: Some(r) })?;
+            io.keep(&StartedOn {
+                release: Some(r),
+                failed: vec![],
+            })?;
             return Err(StepError::Definite(message));
         }
     }
@@ -184,6 +194,11 @@ fn wait_dynos(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepE
         one_offs_running(&io.journal().app, &last)?;
         if !has_release_type && !ctx.saw_release_dyno {
             break None;
+        }
+        // Read just before the window with none pending, and no release
+        // dyno since: known, not read again with the app down.
+        if let (Some(floor), false) = (ctx.release_before_window, ctx.saw_release_dyno) {
+            break floor;
         }
         let Some(list) = releases::read_releases(ctx, io.journal())? else {
             break None;
@@ -301,9 +316,14 @@ fn prepare_up<'a>(
         .output::<Drained>(id::WAIT_DYNOS)
         .and_then(|d| d.release_before_cutover);
     let j = io.journal().clone();
-    let seen = match releases::wait_release(ctx, io, &j, floor, false)? {
-        Waited::Nothing => None,
-        Waited::Succeeded(r) => {
+    let waited = if releases::scale_up_reads(ctx, &j, floor) {
+        releases::wait_release(ctx, io, &j, floor, false)?
+    } else {
+        Waited::Nothing
+    };
+    let (seen, failed) = match waited {
+        Waited::Nothing => (None, vec![]),
+        Waited::Succeeded(r, failed) => {
             io.note(
                 crate::engine::EventKind::Note,
                 &format!(
@@ -311,12 +331,26 @@ fn prepare_up<'a>(
                     r.version, r.description
                 ),
             )?;
-            Some(r)
+            if !failed.is_empty() {
+                // Not silent: on stderr now, in the journal, and in the
+                // step's note and answers `status` shows.
+                let warning = releases::failed_but_superseded(&j.app, &failed, &r);
+                ctx.warn(warning.clone());
+                io.note(crate::engine::EventKind::Note, &warning)?;
+            }
+            (Some(r), failed)
         }
         Waited::Failed(r, message) => {
-            io.keep(&StartedOn { release: Some(r) })?;
+            io.keep(&StartedOn {
+                release: Some(r),
+                failed: vec![],
+            })?;
             return Err(StepError::Definite(message));
         }
+    };
+    let failed_words = match (&seen, failed.is_empty()) {
+        (Some(r), false) => format!("; {}", releases::failed_but_superseded(&j.app, &failed, r)),
+        _ => String::new(),
     };
     let j = io.journal();
     let app = j.app.clone();
@@ -329,8 +363,11 @@ fn prepare_up<'a>(
                 .update_formation(&app, &updates)
                 .map_err(|e| write_error(&e))?;
             Ok(Done::with(
-                format!("scaled {list}"),
-                &StartedOn { release: seen },
+                format!("scaled {list}{failed_words}"),
+                &StartedOn {
+                    release: seen,
+                    failed,
+                },
             ))
         },
     ))
