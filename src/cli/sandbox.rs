@@ -121,15 +121,14 @@ pub(super) fn demo(a: DemoArgs) -> Result<(), Error> {
         interrupt: Some(super::args::interrupt_flag()),
         ..Settings::default()
     };
-    let journal = session::start(&client, &home, &request, settings, &out, &show).map_err(
-        |e| match e {
+    let journal =
+        session::start(&client, &home, &request, settings, &out, &show).map_err(|e| match e {
             Error::Stopped { step, reason, .. } => Error::Sandbox(format!(
                 "the demo stopped at {step}: {reason}. Its sandbox and journals end with it \
                  (nothing to resume); run `pgmigrate demo` again"
             )),
             e => e,
-        },
-    )?;
+        })?;
     print_summary(&journal, started.elapsed(), client.request_count());
     print_demo_status_heading(&a.app);
     let path = home.journal_path(&a.app, &journal.run_id);
