@@ -160,3 +160,54 @@ fn a_changed_value_is_caught_by_checksums_only() {
     };
     run(&env, "counts").ok();
 }
+
+/// A writer the formation does not show (an outside worker, a console)
+/// writes to the old database during a `--stop-before cutover` pause: the
+/// resumed run compares again, sees the difference, and copies again.
+#[test]
+fn rows_written_during_a_pause_are_seen_by_the_comparison_and_copied_again() {
+    let Some(env) = env(
+        "rows_written_during_a_pause_are_seen_by_the_comparison_and_copied_again",
+        None,
+    ) else {
+        return;
+    };
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "-a",
+        APP,
+        "--confirm",
+        APP,
+        "--verify",
+        "counts",
+        "--stop-before",
+        "cutover",
+    ]);
+    c.env_remove("PGMIGRATE_VERIFY");
+    common::output(c).code(3);
+    let old_url = addon(&env.state(), "postgresql-demo-old")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = count(&old_url, "events").unwrap();
+    let mut db = postgres::Client::connect(&old_url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "INSERT INTO events (id, kind, payload, at) \
+         SELECT coalesce(max(id), 0) + 1, 'late', 'written during the pause', now() FROM events",
+    )
+    .expect("a row written to the old database");
+    let after = count(&old_url, "events").unwrap();
+    assert!(after > before, "the writer wrote");
+    let mut c = env.command(&["resume", "-a", APP, "--confirm", APP]);
+    c.env_remove("PGMIGRATE_VERIFY");
+    common::output(c)
+        .ok()
+        .stdout_has("after the pause, the new database differs");
+    let state = env.state();
+    let new = state["apps"][APP]["database"].as_str().unwrap().to_string();
+    let new_url = addon(&state, &new)["url"].as_str().unwrap().to_string();
+    assert_eq!(count(&new_url, "events"), Some(after), "the row was copied");
+    assert_eq!(state["transfers"].as_array().unwrap().len(), 2);
+}

@@ -419,7 +419,15 @@ fn an_outage_on_the_releases_read_before_the_window_stops_with_the_app_up() {
         },
     ));
     let env = Env::with(s);
-    let mut c = env.command(&["run", "--app", "demo-app", "--confirm", "demo-app"]);
+    let mut c = env.command(&[
+        "run",
+        "--to",
+        "essential-0",
+        "--app",
+        "demo-app",
+        "--confirm",
+        "demo-app",
+    ]);
     c.env("PGMIGRATE_HTTP_TIMEOUT", "0.5")
         .env("PGMIGRATE_RETRY_FOR", "1");
     let out = common::output(c);

@@ -353,3 +353,46 @@ fn plans_run_it_with_reproduces_the_plan() {
     env.run(&args).ok();
     assert_eq!(env.journal("std-app")["method"], method);
 }
+
+#[test]
+fn an_in_place_summary_names_only_add_ons_that_exist() {
+    let mut env = Env::new("methods");
+    env.method = None;
+    for (app, to) in [("ess-app", "essential-1"), ("std-app", "standard-2")] {
+        let out = env.run(&[
+            "run",
+            "-a",
+            app,
+            "--confirm",
+            app,
+            "--to",
+            to,
+            "--method",
+            "upgrade",
+        ]);
+        out.ok();
+        let state = env.state();
+        let exists = |name: &str| {
+            state["addons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["name"] == name && a["deleted"] == false)
+        };
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("DATABASE now:"))
+            .unwrap_or_else(|| panic!("a summary line\n{out}"))
+            .to_string();
+        assert!(line.contains("changed in place"), "{line}");
+        assert!(!line.contains("old database"), "{line}");
+        for word in line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',') {
+            if word.contains("pgmigrate-") || word.starts_with("postgresql-") {
+                assert!(exists(word), "{word} does not exist: {line}");
+            }
+        }
+        let status = env.run(&["status", "-a", app]);
+        status.ok().stdout_lacks("addons:destroy");
+    }
+}

@@ -393,10 +393,23 @@ pub(super) fn print_summary(j: &Journal, took: Duration, requests: u64) {
         ));
     }
     if let Some(f) = &j.facts {
-        lines.push(format!(
-            "  DATABASE now: {} ({}); old database {} kept attached",
-            j.target.addon_name, j.options.to_plan, f.source.name
-        ));
+        // In place, the add-on is the database: no other add-on exists,
+        // and nothing is "old".
+        let in_place =
+            crate::methods::outputs::target_id(j).as_deref() == Some(f.source.id.as_str());
+        lines.push(if in_place {
+            format!(
+                "  DATABASE now: {} ({}), the same add-on, its plan changed in place",
+                f.source.name, j.options.to_plan
+            )
+        } else {
+            format!(
+                "  DATABASE now: {} ({}); old database {} kept attached",
+                crate::methods::target_name(j),
+                j.options.to_plan,
+                f.source.name
+            )
+        });
         if !f.rebind_vars.is_empty() {
             lines.push(format!("  rebound: {}", f.rebind_vars.join(", ")));
         }

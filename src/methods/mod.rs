@@ -160,6 +160,9 @@ pub struct Ctx<'a> {
     /// it. `None` when not read (no release phase, a resumed run, or a
     /// release pending then).
     pub release_before_window: Option<Option<u64>>,
+    /// This process compared the two databases itself (the `verify`
+    /// step ran here, not in a run this one resumes).
+    pub verified_here: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -171,6 +174,7 @@ impl<'a> Ctx<'a> {
             urls: Urls::default(),
             live_formation: Vec::new(),
             saw_release_dyno: false,
+            verified_here: false,
             release_before_window: None,
         }
     }

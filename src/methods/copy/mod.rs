@@ -60,6 +60,7 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
     let mut promote = attach::promote();
     promote.forward = Forward::Write(|ctx, io| {
         writers::guard(ctx, io.journal(), Some(id::SCALE_DOWN))?;
+        verify::again_after_a_pause(ctx, io.journal())?;
         attach::prepare_promote(ctx, io)
     });
     let mut down = scale::down();

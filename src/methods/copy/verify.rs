@@ -35,6 +35,7 @@ fn run(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
         ))
     })?;
     let tables = report.tables.len();
+    ctx.verified_here = report.mismatches == 0;
     if report.mismatches > 0 {
         let (n, listing) = (report.mismatches, report.describe_mismatches());
         io.keep(&report)?;
@@ -77,4 +78,42 @@ pub fn reachable(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
         })?;
     }
     Ok(())
+}
+
+/// Just before the cut-over of a resumed run (the comparison was made by
+/// an earlier process, before a pause in which writers could have come and
+/// gone unseen by the formation): compare again, when the databases can be
+/// compared. A difference now means rows were written after the copy: copy
+/// again from `scale-down` (the writers check before this found them
+/// stopped).
+pub fn again_after_a_pause(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
+    let mode = j.options.verify;
+    if mode == VerifyMode::None
+        || ctx.verified_here
+        || j.log.state(VERIFY) != Some(crate::engine::StepState::Done)
+    {
+        return Ok(());
+    }
+    let (source, target) = ctx.urls(j)?;
+    let report = crate::verify::verify(&source, &target, mode).map_err(|e| {
+        StepError::Definite(format!(
+            "the databases could not be compared again after the pause: {e}. `pgmigrate resume \
+             --verify none` goes on without it"
+        ))
+    })?;
+    if report.mismatches == 0 {
+        ctx.verified_here = true;
+        return Ok(());
+    }
+    let why = format!(
+        "{}: after the pause, the new database differs from the old one ({}); copying again, \
+         with the writers stopped",
+        crate::methods::steps::writers::WRITERS_BACK,
+        report.describe_mismatches()
+    );
+    ctx.warn(why.clone());
+    Err(StepError::Redo {
+        from: crate::methods::outputs::id::SCALE_DOWN,
+        why,
+    })
 }
