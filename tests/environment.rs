@@ -23,9 +23,10 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::process::{finish, signal, start_until};
 use common::Env;
 use serde_json::Value;
 
@@ -39,42 +40,6 @@ fn slow_copy(ms: u64) -> Env {
 
 fn run_args() -> Vec<&'static str> {
     vec!["run", "-a", APP, "--confirm", APP, "--to", "premium-0"]
-}
-
-/// Start a run and return once its stdout shows `marker`; the rest of its
-/// stdout is drained in the background.
-fn start_until(env: &Env, args: &[&str], marker: &str) -> Child {
-    let mut c = env.command(args);
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains(marker) => break,
-            Some(_) => {}
-            None => panic!("the run ended before {marker:?}"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([format!("-{sig}"), child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok);
-}
-
-fn finish(child: Child) -> (i32, String) {
-    let o = child.wait_with_output().expect("wait");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// The app moved to its new database with nothing lost: DATABASE on a new

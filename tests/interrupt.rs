@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
+use common::process::{self, finish, signal};
 use common::Env;
 use pgmigrate::sim::{Fault, FaultAction};
 
@@ -26,37 +26,10 @@ fn slow_copy() -> Env {
 /// Start a run and return once its stdout shows `marker`. The app has a
 /// connection pooler, so the target is a plan that can pool.
 fn start_until(env: &Env, marker: &str) -> Child {
-    let mut c = env.command(&["run", "-a", APP, "--confirm", APP, "--to", "premium-0"]);
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains(marker) => break,
-            Some(_) => {}
-            None => panic!("the run ended before {marker:?}"),
-        }
-    }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([format!("-{sig}"), child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok);
-}
-
-fn finish(child: Child) -> (i32, String) {
-    let o = child.wait_with_output().expect("wait");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    process::start_until(
+        env,
+        &["run", "-a", APP, "--confirm", APP, "--to", "premium-0"],
+        marker,
     )
 }
 

@@ -7,6 +7,7 @@
 
 pub mod changeover;
 pub mod crash;
+pub mod process;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
