@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::heroku::{ApiError, ConfigError};
-use crate::store::holder::Holder;
+use crate::holder::Holder;
 
 /// Exit statuses (documented in the README).
 pub mod exit {

@@ -10,6 +10,7 @@ pub mod crash;
 pub mod engine;
 pub mod error;
 pub mod heroku;
+pub mod holder;
 pub mod journal;
 pub mod methods;
 pub mod plans;

@@ -19,7 +19,29 @@
 //! does not know is not judged: Heroku has the last word when the add-on is
 //! created or the data is copied.
 
-use crate::methods::choose::{essential_tier, level, tier};
+/// Whether a Postgres plan is of the Essential tier, which cannot pool
+/// connections: `essential-*` and the legacy `dev`, `basic` and `mini`, by
+/// the official CLI's rule (heroku-cli-util isEssentialDatabase /
+/// isLegacyEssentialDatabase, used by `pg:connection-pooling:attach`).
+pub fn essential_tier(plan: &str) -> bool {
+    let tier = plan.split_once(':').map_or(plan, |(_, p)| p);
+    ["essential", "dev", "basic", "mini"]
+        .iter()
+        .any(|p| tier.starts_with(p))
+}
+
+/// The tier of a Postgres plan: `essential`, `standard`, `premium`,
+/// `private`, `shield`, or the legacy names.
+pub fn tier(plan: &str) -> &str {
+    let p = plan.split_once(':').map_or(plan, |(_, p)| p);
+    p.split('-').next().unwrap_or(p)
+}
+
+/// The plan's level: `standard-2` is 2. `None` for names without one.
+pub fn level(plan: &str) -> Option<u32> {
+    let p = plan.split_once(':').map_or(plan, |(_, p)| p);
+    p.rsplit_once('-')?.1.parse().ok()
+}
 
 const GB: u64 = 1_000_000_000;
 

@@ -7,9 +7,9 @@
 use serde::Serialize;
 
 use crate::engine::{Direction, Outcome, StepState, Undo};
+use crate::holder::Holder;
 use crate::journal::Journal;
 use crate::methods::answers::Answers;
-use crate::store::holder::Holder;
 
 /// The version of the `status --json` object (see README).
 pub const STATUS_JSON_VERSION: u32 = 1;

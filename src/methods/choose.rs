@@ -14,6 +14,7 @@
 use serde::Serialize;
 
 use crate::journal::Facts;
+pub use crate::plans::{essential_tier, level, tier};
 
 /// `--method`: a method by name, or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,24 +110,6 @@ impl Source {
     }
 }
 
-/// Whether a Postgres plan is of the Essential tier, which cannot pool
-/// connections: `essential-*` and the legacy `dev`, `basic` and `mini`, by
-/// the official CLI's rule (heroku-cli-util isEssentialDatabase /
-/// isLegacyEssentialDatabase, used by `pg:connection-pooling:attach`).
-pub fn essential_tier(plan: &str) -> bool {
-    let tier = plan.split_once(':').map_or(plan, |(_, p)| p);
-    ["essential", "dev", "basic", "mini"]
-        .iter()
-        .any(|p| tier.starts_with(p))
-}
-
-/// The tier of a Postgres plan: `essential`, `standard`, `premium`,
-/// `private`, `shield`, or the legacy names.
-pub fn tier(plan: &str) -> &str {
-    let p = plan.split_once(':').map_or(plan, |(_, p)| p);
-    p.split('-').next().unwrap_or(p)
-}
-
 /// Where a database of this tier lives: followers and `addons:upgrade`
 /// stay within one (Common Runtime, a Private Space, a Shield Space).
 fn placement(tier: &str) -> &'static str {
@@ -135,12 +118,6 @@ fn placement(tier: &str) -> &'static str {
         "shield" => "a Shield Space",
         _ => "the Common Runtime",
     }
-}
-
-/// The plan's level: `standard-2` is 2. `None` for names without one.
-pub fn level(plan: &str) -> Option<u32> {
-    let p = plan.split_once(':').map_or(plan, |(_, p)| p);
-    p.rsplit_once('-')?.1.parse().ok()
 }
 
 /// The lowest follower level Heroku allows below a leader of `leader`

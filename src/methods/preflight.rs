@@ -9,9 +9,9 @@ use crate::error::{describe_api, Error};
 use crate::heroku::types::{POOL_ATTACHMENT, POOL_NAMESPACE};
 use crate::heroku::{ApiError, Client};
 use crate::journal::{AddonRecord, Facts, PoolRecord, ProcessRecord, RunOptions};
-use crate::methods::choose::essential_tier;
 use crate::methods::outputs::id;
 use crate::methods::Def;
+use crate::plans::essential_tier;
 use crate::secrets::fingerprint;
 use crate::steps;
 
@@ -508,9 +508,9 @@ pub fn summary(j: &crate::journal::Journal) -> String {
 /// had moved.
 fn pooler_error(app: &str, source: &str, source_plan: &str, pool: &str, plan: &str) -> Error {
     // Never suggest the plan the database is already on.
-    let suggest = match crate::methods::choose::level(source_plan) {
+    let suggest = match crate::plans::level(source_plan) {
         Some(l) if !essential_tier(source_plan) => {
-            let tier = crate::methods::choose::tier(source_plan);
+            let tier = crate::plans::tier(source_plan);
             format!(
                 "heroku-postgresql:{tier}-{}",
                 if l == 0 { 2 } else { l + 1 }

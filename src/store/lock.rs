@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::store::holder::Holder;
+use crate::holder::Holder;
 use crate::store::Home;
 
 /// The held lock of one app; released when dropped (or when the process

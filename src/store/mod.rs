@@ -2,7 +2,6 @@
 //! durable atomic writes, and the clock journals are stamped with. Locks
 //! are in [`lock`]. Nothing here knows what a journal says.
 
-pub mod holder;
 pub mod lock;
 
 use std::fs;

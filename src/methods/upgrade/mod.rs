@@ -23,10 +23,10 @@ pub mod swap;
 
 use crate::engine::{NoReturn, Plan};
 use crate::journal::Journal;
-use crate::methods::choose::essential_tier;
 use crate::methods::outputs::id;
 use crate::methods::steps::{maintenance, rebind, scale};
 use crate::methods::{preflight, Ctx, Def};
+use crate::plans::essential_tier;
 
 /// The method's journaled name.
 pub const METHOD: &str = crate::methods::choose::UPGRADE;
