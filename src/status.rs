@@ -48,7 +48,7 @@ pub struct StatusReport {
     pub summary: String,
     /// Where the app stands: down (maintenance on, dynos at zero) since
     /// when, or up.
-    pub app_state: crate::methods::AppState,
+    pub app_state: crate::methods::describe::AppState,
     /// Which way on loses less, resume or rollback, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advice: Option<String>,
@@ -100,8 +100,8 @@ fn advice(j: &Journal, running: bool) -> Option<String> {
     if running || !j.log.outcome.is_unfinished() || j.log.direction != Direction::Forward {
         return None;
     }
-    let plan = crate::methods::plan(&j.log.method)?;
-    let state = crate::methods::app_state(j);
+    let plan = crate::methods::registry::plan(&j.log.method)?;
+    let state = crate::methods::describe::app_state(j);
     if plan.passed_no_return(&j.log).is_some() {
         return Some(
             "resume: the run is past its point of no return, and resume ends it on the new \
@@ -109,7 +109,7 @@ fn advice(j: &Journal, running: bool) -> Option<String> {
                 .into(),
         );
     }
-    let next = crate::methods::current_step(j)?;
+    let next = crate::methods::describe::current_step(j)?;
     let cutover = plan.index(crate::methods::session::stop_alias(
         &j.log.method,
         "cutover",
@@ -157,17 +157,11 @@ pub fn summarize(j: &Journal) -> RunSummary {
         method: j.log.method.clone(),
         outcome: j.log.outcome,
         direction: j.log.direction,
-        summary: crate::methods::outcome_words(j),
+        summary: crate::methods::describe::outcome_words(j),
     }
 }
 
-/// The milliseconds between two journal timestamps, if both parse and are
-/// in order.
-pub fn duration_ms(a: Option<&str>, b: Option<&str>) -> Option<u64> {
-    let a = humantime::parse_rfc3339(a?).ok()?;
-    let b = humantime::parse_rfc3339(b?).ok()?;
-    b.duration_since(a).ok().map(|d| d.as_millis() as u64)
-}
+pub use crate::methods::duration_ms;
 
 /// The commands to run next.
 fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
@@ -179,7 +173,7 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
         )];
     }
     match (j.log.direction, j.log.outcome) {
-        (_, Outcome::Completed) => crate::methods::after_completion(j),
+        (_, Outcome::Completed) => crate::methods::describe::after_completion(j),
         (_, Outcome::RolledBack) => vec![],
         (_, Outcome::Refused) => vec![format!(
             "fix what Heroku reported (the failed step's note), then: pgmigrate run --app {app} \
@@ -190,7 +184,7 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
         (Direction::Forward, _) => {
             let mut v = vec![format!("pgmigrate resume --app {app} --confirm {app}")];
             let rb = format!("pgmigrate rollback --app {app} --confirm {app}");
-            let passed = crate::methods::plan(&j.log.method)
+            let passed = crate::methods::registry::plan(&j.log.method)
                 .and_then(|p| p.passed_no_return(&j.log).map(|(_, nr)| nr));
             match passed {
                 Some(nr) if nr.force_allows => v.push(format!(
@@ -206,7 +200,7 @@ fn next_commands(j: &Journal, holder: Option<&Holder>) -> Vec<String> {
 
 /// Build the report for one journal.
 pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Path) -> StatusReport {
-    let plan = crate::methods::plan(&j.log.method);
+    let plan = crate::methods::registry::plan(&j.log.method);
     let steps = j
         .log
         .steps
@@ -241,23 +235,23 @@ pub fn report(j: &Journal, holder: Option<Holder>, journal_path: &std::path::Pat
         direction: j.log.direction,
         outcome: ReportOutcome::of(j.log.outcome, holder.is_some()),
         summary: if holder.is_none() && j.log.outcome == Outcome::InProgress {
-            crate::methods::outcome_words(j).replacen(
+            crate::methods::describe::outcome_words(j).replacen(
                 "in progress",
                 "interrupted (no pgmigrate process is running it: it was killed or its machine \
                  stopped)",
                 1,
             )
         } else {
-            crate::methods::outcome_words(j)
+            crate::methods::describe::outcome_words(j)
         },
-        app_state: crate::methods::app_state(j),
+        app_state: crate::methods::describe::app_state(j),
         advice: advice(j, holder.is_some()),
         source_addon: j.facts.as_ref().map(|f| f.source.name.clone()),
         source_plan: j.facts.as_ref().map(|f| f.source.plan.clone()),
         target_plan: j.options.to_plan.clone(),
-        target_addon: crate::methods::target_name(j),
+        target_addon: crate::methods::outputs::target_name(j),
         steps,
-        answers: crate::methods::answers(j),
+        answers: crate::methods::describe::answers(j),
         next_commands: next_commands(j, holder.as_ref()),
         running_process: holder,
         journal_path: journal_path.display().to_string(),
@@ -285,7 +279,7 @@ mod tests {
                 addon_name: "demo-app-pgmigrate-3f9a1c2b".into(),
                 attachment_name: "PGMIGRATE_3F9A1C2B".into(),
             },
-            copy::METHOD,
+            "copy",
             &plan.ids(),
         );
         j.facts = Some(Facts {
@@ -340,24 +334,27 @@ mod tests {
     fn expectations_follow_done_steps_doubt_and_undos() {
         let plan = copy::plan();
         let mut j = sample();
-        let e = crate::methods::expected(&plan, &j);
+        let e = crate::methods::aspects::expected(&plan, &j);
         assert_eq!(e["maintenance"], Some("off"));
         assert_eq!(e["formation"], Some("as-recorded"));
         assert_eq!(e["database"], Some("old"));
         done(&mut j, "scale-down");
-        let e = crate::methods::expected(&plan, &j);
+        let e = crate::methods::aspects::expected(&plan, &j);
         assert_eq!(e["maintenance"], Some("on"));
         assert_eq!(e["formation"], Some("at-zero"));
         done(&mut j, "verify");
         j.log
             .apply("promote-target", Transition::Begin, "t")
             .unwrap();
-        assert_eq!(crate::methods::expected(&plan, &j)["database"], None);
+        assert_eq!(
+            crate::methods::aspects::expected(&plan, &j)["database"],
+            None
+        );
         j.log
             .apply("promote-target", Transition::Succeed(None), "t")
             .unwrap();
         done(&mut j, "maintenance-off");
-        let e = crate::methods::expected(&plan, &j);
+        let e = crate::methods::aspects::expected(&plan, &j);
         assert_eq!(e["maintenance"], Some("off"));
         assert_eq!(e["formation"], Some("as-recorded"));
         assert_eq!(e["database"], Some("new"));
@@ -372,7 +369,7 @@ mod tests {
                 .apply(s, Transition::UndoEnd(StepState::Done), "t")
                 .unwrap();
         }
-        let e = crate::methods::expected(&plan, &j);
+        let e = crate::methods::aspects::expected(&plan, &j);
         assert_eq!(e["maintenance"], Some("on"));
         assert_eq!(e["formation"], Some("at-zero"));
         assert_eq!(e["database"], Some("old"));

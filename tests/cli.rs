@@ -94,19 +94,25 @@ fn completions_offer_the_values_of_method_and_stop_before() {
     // The values as the code knows them: the plans' step ids and the
     // methods' names, not a list written again here.
     let mut stop_before = vec!["cutover", "maintenance"];
-    stop_before.extend(pgmigrate::methods::session::all_step_ids());
+    stop_before.extend(pgmigrate::methods::registry::step_ids());
     assert!(stop_before.contains(&"wait-copy") && stop_before.contains(&"unfollow"));
-    let methods = pgmigrate::methods::choose::Wanted::ALL.map(|w| w.name());
+    let methods: Vec<&str> = pgmigrate::methods::choose::Wanted::values()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(methods.len() >= 4 && methods.contains(&"follower"));
     for shell in ["bash", "zsh", "fish"] {
         let out = env.run(&["completions", shell]);
         out.ok();
         // zsh gives an option's values on its line, fish in its
         // `complete` command, bash in a case arm after it.
         let text = match shell {
+            // A value with help takes a line of its own, up to `))`.
             "zsh" => out
                 .stdout
-                .lines()
-                .filter(|l| l.contains("--method"))
+                .split("'--method=")
+                .skip(1)
+                .filter_map(|rest| rest.split("))").next())
                 .collect::<Vec<_>>()
                 .join("\n"),
             "fish" => out
@@ -118,7 +124,7 @@ fn completions_offer_the_values_of_method_and_stop_before() {
                 .to_string(),
             _ => out.stdout.clone(),
         };
-        for m in methods {
+        for m in &methods {
             assert!(text.contains(m), "{shell}: --method {m} not offered");
         }
         let text = if shell == "bash" {

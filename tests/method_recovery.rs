@@ -175,7 +175,7 @@ fn a_rollback_killed_anywhere_is_finished_by_rollback() {
     // A follower changeover stopped before the scale-up, and an upgrade
     // stopped before the swap: every undo they reach, killed.
     for (method, stop) in [("follower", "scale-up"), ("upgrade", "cutover")] {
-        let plan = pgmigrate::methods::plan(method).unwrap();
+        let plan = pgmigrate::methods::registry::plan(method).unwrap();
         let last = plan
             .index(pgmigrate::methods::session::stop_alias(method, stop))
             .unwrap();

@@ -137,12 +137,11 @@ struct MigrationArgs {
     /// Compare the new database with the old one before the cut-over.
     #[arg(long, value_enum, env = "PGMIGRATE_VERIFY", default_value_t = VerifyMode::Counts)]
     verify: VerifyMode,
-    /// How to move it: `auto` takes the first possible of `follower`,
-    /// `upgrade`, `copy`, in that order (a follower keeps the old database
-    /// intact for a clean way back; a copy is the only way across tiers),
-    /// and says why; `plan` shows each with its expected downtime.
-    /// `copy`: a transfer, the app down for the whole copy; `follower`: a
-    /// follower changeover; `upgrade`: addons:upgrade, in place.
+    /// How to move it: `auto` judges every method for this database and
+    /// target and takes the possible one it prefers (a follower keeps the
+    /// old database intact for a clean way back, then in place, then a
+    /// copy, the only way across tiers), and says why; `plan` shows each
+    /// with its expected downtime.
     #[arg(
         long,
         value_name = "METHOD",
@@ -158,7 +157,10 @@ struct MigrationArgs {
 fn method_parser() -> impl clap::builder::TypedValueParser<Value = crate::methods::choose::Wanted> {
     use crate::methods::choose::Wanted;
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Wanted::ALL.map(Wanted::name))
+    let values = Wanted::values()
+        .into_iter()
+        .map(|(name, help)| clap::builder::PossibleValue::new(name).help(help));
+    clap::builder::PossibleValuesParser::new(values)
         .try_map(|s| Wanted::parse(&s).ok_or_else(|| format!("unknown method `{s}`")))
 }
 
@@ -173,7 +175,7 @@ fn stop_before_parser() -> clap::builder::PossibleValuesParser {
         PossibleValue::new("maintenance").help("before the app is taken down"),
     ];
     values.extend(
-        crate::methods::session::all_step_ids()
+        crate::methods::registry::step_ids()
             .into_iter()
             .map(PossibleValue::new),
     );

@@ -9,8 +9,9 @@ use super::args::{client, migration};
 use super::render::{plan_json, print_json, print_plan, render_methods, PlanView};
 use super::MigrationArgs;
 use crate::error::Error;
+use crate::methods::choose::decide;
 use crate::methods::choose::Wanted;
-use crate::methods::preflight::{decide, read, Allow};
+use crate::methods::preflight::{read, Allow};
 
 pub(super) fn plan(what: &MigrationArgs, json: bool) -> Result<(), Error> {
     let (app, options) = migration(what)?;

@@ -11,35 +11,18 @@ use serde_json::Value;
 
 use crate::engine::StepState;
 use crate::journal::{Journal, RunOptions};
-use crate::methods::choose::{self, Choice};
-use crate::methods::copy;
-use crate::methods::outputs::window;
+use crate::methods::choose::Choice;
+use crate::methods::describe::outcome_words;
+use crate::methods::method::Target;
+use crate::methods::outputs::{self, window};
 use crate::methods::preflight::PreflightReading;
-use crate::methods::session;
-use crate::methods::{human_bytes, outcome_words, Observer, Progress};
+use crate::methods::preview::{point_of_no_return, preview, runs};
+use crate::methods::registry;
+use crate::methods::{human_bytes, Observer, Progress};
 use crate::secrets::redact;
 use crate::sim::describe_app;
 use crate::status::{self, RunSummary, StatusReport};
 use crate::steps;
-
-/// The journal a run would start with, to ask the plan's own skip rules.
-fn prospective(
-    app: &str,
-    options: &RunOptions,
-    r: &PreflightReading,
-    plan: &crate::engine::Plan<crate::methods::Ctx<'_>, Journal>,
-) -> Journal {
-    let mut j = Journal::new(
-        String::new(),
-        app.to_string(),
-        options.clone(),
-        session::target_plan(app, "0"),
-        plan.method,
-        &plan.ids(),
-    );
-    j.facts = Some(r.facts.clone());
-    j
-}
 
 fn seconds(s: f64) -> String {
     humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string()
@@ -111,18 +94,15 @@ pub fn render_plan(
             .map(|b| format!(", {}", human_bytes(b)))
             .unwrap_or_default()
     ));
-    let method = choice.method;
-    s.push_str(&match method {
-        choose::UPGRADE => format!(
+    let method = choice.chosen();
+    let steps = preview(app, options, r, method);
+    s.push_str(&match method.target() {
+        Target::InPlace => format!(
             "  target   {} in place: the same add-on, its plan changed by Heroku\n",
             options.to_plan
         ),
-        choose::FOLLOWER => format!(
-            "  target   a new {} follower, attached as {} in place of the old one\n",
-            options.to_plan, options.from_attachment
-        ),
-        _ => format!(
-            "  target   a new {} add-on, attached as {} in place of the old one\n",
+        Target::NewAddon { noun, .. } => format!(
+            "  target   a new {} {noun}, attached as {} in place of the old one\n",
             options.to_plan, options.from_attachment
         ),
     });
@@ -141,11 +121,9 @@ pub fn render_plan(
             )
         })
         .collect();
-    let essential_in_place =
-        method == choose::UPGRADE && crate::methods::choose::essential_tier(&f.source.plan);
     s.push_str(&format!(
         "  scale    {} to zero while the app is down, then back\n",
-        if running.is_empty() || essential_in_place {
+        if running.is_empty() || !runs(&steps, outputs::id::SCALE_DOWN) {
             "nothing".to_string()
         } else {
             running.join(", ")
@@ -155,6 +133,8 @@ pub fn render_plan(
         "  rebind   {}\n",
         if f.rebind_vars.is_empty() {
             "no other config var".to_string()
+        } else if !runs(&steps, outputs::id::REBIND_CONFIG) {
+            "no other config var: the database's URL does not change".to_string()
         } else {
             f.rebind_vars.join(", ")
         }
@@ -162,7 +142,7 @@ pub fn render_plan(
     if let Some(p) = &f.pool {
         s.push_str(&format!("  pooler   {} follows the database\n", p.name));
     }
-    let chosen = choice.methods.iter().find(|m| m.method == method);
+    let chosen = choice.option();
     s.push_str(&format!(
         "  downtime {}\n",
         match chosen.and_then(|m| m.downtime_estimate_s) {
@@ -170,11 +150,7 @@ pub fn render_plan(
             Some(d) => format!(
                 "about {} (maintenance on → off){}",
                 seconds(d),
-                if method == choose::COPY {
-                    ": drain up to 30 s, copy at about 3 min/GB"
-                } else {
-                    ", whatever the database's size"
-                }
+                method.downtime_words()
             ),
             None => "unknown (Heroku did not report the database size); about 3 min/GB".into(),
         }
@@ -185,43 +161,30 @@ pub fn render_plan(
     s.push('\n');
     s.push_str(&render_methods(choice));
     s.push_str("\nSteps (down: while the app is down):\n");
-    let Some(plan) = crate::methods::plan(method) else {
-        return s;
-    };
-    let j = prospective(app, options, r, &plan);
-    for step in plan.steps.iter().skip(1) {
-        let down = if plan.in_window(step.id) { "down" } else { "" };
-        match (step.skip)(&j) {
+    for step in &steps {
+        let down = if step.in_window { "down" } else { "" };
+        match &step.skip {
             Some(why) => s.push_str(&format!("  {:<16} {down:<5}skip: {why}\n", step.id)),
             None => s.push_str(&format!("  {:<16} {down:<5}{}\n", step.id, step.words)),
         }
     }
-    if let Some(nr) = plan
-        .steps
-        .iter()
-        .find(|st| st.no_return.is_some() && (st.skip)(&j).is_none())
-    {
+    if let Some(nr) = point_of_no_return(&steps) {
         s.push_str(&format!(
             "\nPoint of no return: {} (after it the app {}).\n",
             nr.id,
-            nr.no_return.map(|n| n.why).unwrap_or("")
+            nr.no_return.unwrap_or("")
         ));
-        if method == choose::UPGRADE {
-            s.push_str(
-                "  Before it, rollback changes the plan back with a second PATCH, which should \
-                 cancel the replacement Heroku prepares (undocumented by Heroku), and undoes \
-                 maintenance and scaling; it cannot undo the time billed on the new plan or a \
-                 maintenance Heroku starts on its own.\n",
-            );
+        for note in method.rollback_notes() {
+            s.push_str(&format!("  {note}\n"));
         }
     }
-    for w in r.warnings_for(method) {
+    for w in method.warnings(r) {
         s.push_str(&format!("\nwarning: {w}\n"));
     }
     if let PlanView::Plan { force } = view {
         s.push_str(&format!(
             "\nRun it with: {}\n",
-            run_command(app, options, method, force)
+            run_command(app, options, method.name(), force)
         ));
     }
     s
@@ -231,24 +194,18 @@ pub fn render_plan(
 /// the steps.
 pub fn plan_json(app: &str, options: &RunOptions, r: &PreflightReading, choice: &Choice) -> Value {
     let f = &r.facts;
-    let steps: Vec<Value> = crate::methods::plan(choice.method)
-        .map(|plan| {
-            let j = prospective(app, options, r, &plan);
-            plan.steps
-                .iter()
-                .skip(1)
-                .map(|st| {
-                    serde_json::json!({
-                        "id": st.id,
-                        "words": st.words,
-                        "skip": (st.skip)(&j),
-                        "in_window": plan.in_window(st.id),
-                        "point_of_no_return": st.no_return.map(|n| n.why),
-                    })
-                })
-                .collect()
+    let steps: Vec<Value> = preview(app, options, r, choice.chosen())
+        .iter()
+        .map(|st| {
+            serde_json::json!({
+                "id": st.id,
+                "words": st.words,
+                "skip": st.skip,
+                "in_window": st.in_window,
+                "point_of_no_return": st.no_return,
+            })
         })
-        .unwrap_or_default();
+        .collect();
     serde_json::json!({
         "app": app,
         "method": choice.method,
@@ -257,7 +214,7 @@ pub fn plan_json(app: &str, options: &RunOptions, r: &PreflightReading, choice: 
         "source": {"addon": f.source.name, "plan": f.source.plan, "bytes": f.source_bytes},
         "to_plan": options.to_plan,
         "steps": steps,
-        "warnings": r.warnings_for(choice.method),
+        "warnings": choice.chosen().warnings(r),
     })
 }
 
@@ -374,30 +331,13 @@ pub(super) fn print_summary(j: &Journal, took: Duration, requests: u64) {
             d.as_secs_f64()
         ));
     }
-    if let Some(t) = copy::transfer(j) {
-        let copy_time = between(
-            j.log
-                .record(copy::START_COPY)
-                .and_then(|r| r.started_at.as_ref()),
-            j.log
-                .record(copy::WAIT_COPY)
-                .and_then(|r| r.finished_at.as_ref()),
-        )
-        .map(|d| format!(" in {:.1}s", d.as_secs_f64()))
-        .unwrap_or_default();
-        lines.push(format!(
-            "  copied: {}{copy_time}",
-            t.processed_bytes
-                .map(human_bytes)
-                .unwrap_or_else(|| "?".into())
-        ));
+    if let Some(m) = registry::named(&j.log.method) {
+        lines.extend(m.summary(j));
     }
     if let Some(f) = &j.facts {
         // In place, the add-on is the database: no other add-on exists,
         // and nothing is "old".
-        let in_place =
-            crate::methods::outputs::target_id(j).as_deref() == Some(f.source.id.as_str());
-        lines.push(if in_place {
+        lines.push(if outputs::in_place(j) {
             format!(
                 "  DATABASE now: {} ({}), the same add-on, its plan changed in place",
                 f.source.name, j.options.to_plan
@@ -405,12 +345,13 @@ pub(super) fn print_summary(j: &Journal, took: Duration, requests: u64) {
         } else {
             format!(
                 "  DATABASE now: {} ({}); old database {} kept attached",
-                crate::methods::target_name(j),
+                outputs::target_name(j),
                 j.options.to_plan,
                 f.source.name
             )
         });
-        if !f.rebind_vars.is_empty() {
+        let rebound = j.log.state(outputs::id::REBIND_CONFIG) == Some(StepState::Done);
+        if rebound && !f.rebind_vars.is_empty() {
             lines.push(format!("  rebound: {}", f.rebind_vars.join(", ")));
         }
     }
@@ -521,33 +462,20 @@ impl Observer for Printer {
                     self.line(&format!("{s}: {what} ({}s)", elapsed.as_secs()))
                 }
             }
-            Progress::Copy {
-                processed,
-                total,
+            Progress::Transfer {
+                step,
+                words,
                 queued,
-                moved,
-                moving_for,
-                ..
             } => {
-                // Heroku counts dump bytes (compressed): they end below the
-                // source's size, which the words say with the percentage.
-                let what = if *queued {
-                    let source = total
-                        .map(|t| format!(" (source database {})", human_bytes(t)))
-                        .unwrap_or_default();
-                    format!("queued at Heroku, not started yet{source}")
-                } else {
-                    copy::wait_copy::progress_words(*processed, *total, *moved, *moving_for)
-                };
                 let changed = self
                     .copy_queued
                     .lock()
                     .map(|mut q| q.replace(*queued) != Some(*queued))
                     .unwrap_or(false);
                 if self.tty {
-                    self.with_bar(false, |b| b.set_message(format!("wait-copy: {what}")));
+                    self.with_bar(false, |b| b.set_message(format!("{step}: {words}")));
                 } else if !self.throttled() || changed {
-                    self.line(&format!("wait-copy: {what}"))
+                    self.line(&format!("{step}: {words}"))
                 }
             }
             Progress::UndoStarted(s, words) => {

@@ -15,6 +15,10 @@ use crate::journal::RunOptions;
 use crate::methods::session::{self, RunRequest};
 use crate::methods::{Observer, Progress, Settings};
 use crate::secrets::redact;
+
+/// The method the demo runs: the copy, which every move can use and which
+/// has every step to show.
+const DEMO_METHOD: &str = "copy";
 use crate::sim::{Sandbox, Scenario};
 use crate::status;
 use crate::store::Home;
@@ -89,12 +93,13 @@ pub(super) fn demo(a: DemoArgs) -> Result<(), Error> {
             verify,
         },
         // The demo shows the copy, the method every move can use.
-        method: crate::methods::choose::Wanted::Copy,
+        method: crate::methods::choose::Wanted::parse(DEMO_METHOD)
+            .ok_or_else(|| Error::Internal(format!("no method {DEMO_METHOD}")))?,
         restore_formation: None,
     };
     let out = Printer::new();
     out.progress(&Progress::Note(format!(
-        "the demo runs `pgmigrate run --app {app} --to {to_plan} --method copy --verify \
+        "the demo runs `pgmigrate run --app {app} --to {to_plan} --method {DEMO_METHOD} --verify \
          {verify}`: the copy, because every move can use it and it has every step to show \
          (`--method auto` may pick a follower or an in-place upgrade for a real app: `pgmigrate \
          plan --app APP` says which, and why)",

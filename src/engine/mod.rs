@@ -374,3 +374,48 @@ pub fn next_rollback<C, J>(plan: &Plan<C, J>, log: &Log) -> Option<usize> {
 /// How long to sleep in one slice while pausing, so that an interrupt is
 /// noticed promptly.
 const PAUSE_SLICE: Duration = Duration::from_millis(50);
+
+impl<C, J> Plan<C, J> {
+    /// How the plan breaks the rules every plan keeps, in words (empty
+    /// when it keeps them): ids are unique; both ends of the window are
+    /// steps, in order; a write can be reconciled and is undone unless it
+    /// is a point of no return that `--force` cannot pass; a read or wait
+    /// has neither; a point of no return writes. The registry checks every
+    /// method's plan against them once.
+    pub fn problems(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for s in &self.steps {
+            if self.steps.iter().filter(|o| o.id == s.id).count() > 1 {
+                v.push(format!("{}: the id is not unique", s.id));
+            }
+            let undone = !matches!(s.undo, Undo::Nothing);
+            let final_write = s.no_return.is_some_and(|n| !n.force_allows);
+            if s.has_side_effect() {
+                if s.reconcile.is_none() {
+                    v.push(format!("{}: a write without a reconciliation", s.id));
+                }
+                if !undone && !final_write {
+                    v.push(format!("{}: a write without an undo", s.id));
+                }
+            } else {
+                if s.reconcile.is_some() || undone {
+                    v.push(format!("{}: a read with a reconciliation or an undo", s.id));
+                }
+                if s.no_return.is_some() {
+                    v.push(format!(
+                        "{}: a point of no return that writes nothing",
+                        s.id
+                    ));
+                }
+            }
+        }
+        match (self.index(self.window.0), self.index(self.window.1)) {
+            (Some(a), Some(b)) if a < b => {}
+            _ => v.push(format!(
+                "the window {} → {} is not two steps in order",
+                self.window.0, self.window.1
+            )),
+        }
+        v
+    }
+}

@@ -86,7 +86,7 @@ pub fn failed_releases(j: &Journal) -> Option<Answer> {
 pub fn database_url<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
     let from = &j.options.from_attachment;
     let a = |v, w: String| answer("database_url", "DATABASE_URL", v, w);
-    match crate::methods::expected(plan, j).get("database") {
+    match crate::methods::aspects::expected(plan, j).get("database") {
         Some(Some("new")) => a("new", format!("{from}_URL points at the new database.")),
         Some(Some(_)) | None => a("old", format!("{from}_URL points at the old database.")),
         Some(None) => a(
@@ -165,7 +165,7 @@ pub fn rebinding<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
 /// Maintenance mode against what it was before the run.
 pub fn maintenance<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
     let a = |v, w: String| answer("maintenance", "Maintenance", v, w);
-    let expect = crate::methods::expected(plan, j);
+    let expect = crate::methods::aspects::expected(plan, j);
     match (
         expect.get("maintenance").copied().flatten(),
         j.facts.as_ref(),
@@ -202,7 +202,7 @@ pub fn formation<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answer {
                 .join(" ")
         })
         .unwrap_or_default();
-    match crate::methods::expected(plan, j).get("formation") {
+    match crate::methods::aspects::expected(plan, j).get("formation") {
         Some(Some("at-zero")) => a(
             "at-zero",
             format!("Every process type is scaled to zero (recorded: {recorded})."),

@@ -11,66 +11,62 @@
 //! the follower preferred because the old database stays intact until it
 //! is removed, which keeps the way back clean.
 
+use crate::error::Error;
+use crate::journal::RunOptions;
+use crate::methods::judge::{MethodOption, Source};
+use crate::methods::method::Method;
+use crate::methods::preflight::PreflightReading;
+use crate::methods::registry;
 use serde::Serialize;
 
-use crate::journal::Facts;
-pub use crate::plans::{essential_tier, level, tier};
-
-/// `--method`: a method by name, or `auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `--method`: a method of the registry, or `auto`.
+#[derive(Clone, Copy)]
 pub enum Wanted {
     Auto,
-    Copy,
-    Follower,
-    Upgrade,
+    Method(&'static dyn Method),
 }
+
+impl std::fmt::Debug for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq for Wanted {
+    fn eq(&self, other: &Wanted) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Wanted {}
 
 impl Wanted {
-    /// Every value of `--method`, `auto` first.
-    pub const ALL: [Wanted; 4] = [
-        Wanted::Auto,
-        Wanted::Copy,
-        Wanted::Follower,
-        Wanted::Upgrade,
-    ];
+    /// `auto`, `--method`'s default.
+    pub const AUTO: &'static str = "auto";
+
+    /// Every value of `--method` with its help, `auto` first.
+    pub fn values() -> Vec<(&'static str, &'static str)> {
+        let mut v = vec![(
+            Wanted::AUTO,
+            "the possible method with the least expected downtime, and why",
+        )];
+        v.extend(registry::all().map(|m| (m.name(), m.help())));
+        v
+    }
 
     pub fn parse(text: &str) -> Option<Wanted> {
-        match text {
-            "auto" => Some(Wanted::Auto),
-            "copy" => Some(Wanted::Copy),
-            "follower" => Some(Wanted::Follower),
-            "upgrade" => Some(Wanted::Upgrade),
-            _ => None,
+        if text == Wanted::AUTO {
+            return Some(Wanted::Auto);
         }
+        registry::named(text).map(Wanted::Method)
     }
 
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            Wanted::Auto => "auto",
-            Wanted::Copy => COPY,
-            Wanted::Follower => FOLLOWER,
-            Wanted::Upgrade => UPGRADE,
+            Wanted::Auto => Wanted::AUTO,
+            Wanted::Method(m) => m.name(),
         }
     }
-}
-
-pub const COPY: &str = "copy";
-pub const FOLLOWER: &str = "follower";
-pub const UPGRADE: &str = "upgrade";
-
-/// One method, judged for this migration (`plan --json`'s `methods[]`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MethodOption {
-    pub method: &'static str,
-    pub possible: bool,
-    pub why: String,
-    /// How long the app is expected to be down, in seconds; `null` when
-    /// it cannot be estimated (a copy of a database of unknown size).
-    pub downtime_estimate_s: Option<f64>,
-    /// Work done while the app stays up (provisioning, catching up,
-    /// Heroku preparing a replacement), for people.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before_downtime: Option<String>,
 }
 
 /// What was decided: the method to run and every method judged.
@@ -82,295 +78,69 @@ pub struct Choice {
     pub methods: Vec<MethodOption>,
 }
 
-/// What the choice needs besides the facts' formation and size.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Source {
-    pub plan: String,
-    pub bytes: Option<u64>,
-    /// pg:info's `Fork/Follow` ("Available", …), when read.
-    pub fork_follow: Option<String>,
-    /// The databases following the source.
-    pub followers: Vec<String>,
-    /// The status of the source's data maintenance, when read.
-    pub maintenance: Option<String>,
-    /// Process types with dynos running (something to drain).
-    pub running: bool,
-}
+impl Choice {
+    /// The method chosen.
+    pub fn chosen(&self) -> &'static dyn Method {
+        registry::named(self.method).expect("a choice names a registered method")
+    }
 
-impl Source {
-    pub fn of(facts: &Facts) -> Source {
-        Source {
-            plan: facts.source.plan.clone(),
-            bytes: facts.source_bytes,
-            fork_follow: facts.fork_follow.clone(),
-            followers: facts.source_followers.clone(),
-            maintenance: facts.source_maintenance.clone(),
-            running: !crate::steps::running_types(facts).is_empty(),
-        }
+    /// The chosen method's verdict.
+    pub fn option(&self) -> Option<&MethodOption> {
+        self.methods.iter().find(|m| m.method == self.method)
     }
 }
 
-/// Where a database of this tier lives: followers and `addons:upgrade`
-/// stay within one (Common Runtime, a Private Space, a Shield Space).
-fn placement(tier: &str) -> &'static str {
-    match tier {
-        "private" => "a Private Space",
-        "shield" => "a Shield Space",
-        _ => "the Common Runtime",
-    }
-}
-
-/// The lowest follower level Heroku allows below a leader of `leader`
-/// level. FACT (help.heroku.com/JRN5S7V6, undated): "Followers can be up
-/// to 4 plans below their leader's plan, unless the follower's plan has
-/// burstable characteristics (*-0 plans)", with the table 0→0, 2→0, 3→2,
-/// 4→3, 5→3, 6→3, 7→3, 8→4. A real refusal (private-4 → private-0,
-/// "Please provision at least a private-3 plan") agrees. Levels above the
-/// table: four below. The server has the last word: its refusal at
-/// creation stops the run with nothing changed.
-pub fn min_follower_level(leader: u32) -> u32 {
-    match leader {
-        0..=2 => 0,
-        3 => 2,
-        4..=7 => 3,
-        n => n - 4,
-    }
-}
-
-/// The drain: dynos get up to 30 s to stop after SIGTERM (Heroku's
-/// shutdown grace period), when any run.
-fn drain(s: &Source) -> f64 {
-    if s.running {
-        30.0
-    } else {
-        0.0
-    }
-}
-
-/// A copy: the drain, Heroku's rule of thumb of about 3 minutes per GB
-/// (at least a few seconds: a transfer is queued, started and finished
-/// even for an empty database), and a few seconds of requests.
-pub fn copy_downtime(s: &Source) -> Option<f64> {
-    let bytes = s.bytes?;
-    Some(drain(s) + (bytes as f64 / 1e9 * 180.0).max(5.0) + 5.0)
-}
-
-/// A follower changeover: the drain, then the last commits replayed, the
-/// unfollow and the re-attach: seconds, whatever the size.
-const FOLLOWER_SWAP_S: f64 = 10.0;
-/// `addons:upgrade` from Standard up: the drain, then Heroku's maintenance
-/// swaps the primary. FACT (Dev Center, Heroku Postgres maintenance): the
-/// database is "usually only offline for 10–60 seconds".
-const UPGRADE_SWAP_S: f64 = 30.0;
-
-fn judge_copy(s: &Source, to: &str) -> MethodOption {
-    let why = if essential_tier(&s.plan) != essential_tier(to) {
-        "a Heroku Postgres transfer: the only way across tiers (Essential and the others); \
-         the app is down for the whole copy"
-            .to_string()
-    } else {
-        "a Heroku Postgres transfer to a new add-on; the app is down for the whole copy, \
-         about 3 minutes per GB"
-            .to_string()
-    };
-    MethodOption {
-        method: COPY,
-        possible: true,
-        why,
-        downtime_estimate_s: copy_downtime(s),
-        before_downtime: Some("the new add-on is provisioned".into()),
-    }
-}
-
-fn judge_follower(s: &Source, to: &str) -> MethodOption {
-    let no = |why: String| MethodOption {
-        method: FOLLOWER,
-        possible: false,
-        why,
-        downtime_estimate_s: None,
-        before_downtime: None,
-    };
-    let (from_tier, to_tier) = (tier(&s.plan), tier(to));
-    let essential = essential_tier;
-    if essential(&s.plan) || essential(to) {
-        return no("Essential-tier databases can neither follow nor be followed".into());
-    }
-    if placement(from_tier) != placement(to_tier) {
-        return no(format!(
-            "a follower stays in {}: it cannot move the database to {}",
-            placement(from_tier),
-            placement(to_tier)
-        ));
-    }
-    if !s.followers.is_empty() {
-        return no(format!(
-            "the database has followers of its own ({}), which would keep following the old \
-             database; addons:upgrade re-points them",
-            s.followers
-                .iter()
-                // A journal of an earlier release may hold their URLs
-                // (with a password): never shown.
-                .map(|f| if f.contains("://") {
-                    "a follower"
-                } else {
-                    f.as_str()
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    match s.fork_follow.as_deref() {
-        Some(v) if v.eq_ignore_ascii_case("available") => {}
-        Some(v) => {
-            return no(format!(
-                "Heroku reports Fork/Follow \"{v}\" for the database (it cannot be followed \
-                 now; after a fork or an unfollow this lasts a while)"
-            ))
-        }
-        None => return no("Heroku did not report whether the database can be followed".into()),
-    }
-    if let (Some(from), Some(target)) = (level(&s.plan), level(to)) {
-        let min = min_follower_level(from);
-        if target < min {
-            return no(format!(
-                "a follower can be at most a few plans below its leader: below {} it must be \
-                 at least {from_tier}-{min}",
-                s.plan.split_once(':').map_or(s.plan.as_str(), |(_, p)| p)
-            ));
-        }
-    }
-    MethodOption {
-        method: FOLLOWER,
-        possible: true,
-        why: "a follower on the new plan catches up while the app runs; the app is down only \
-              while the last commits are replayed and the follower takes over"
-            .into(),
-        downtime_estimate_s: Some(drain(s) + FOLLOWER_SWAP_S),
-        before_downtime: Some(
-            "the follower is provisioned and catches up (minutes to hours, by size)".into(),
-        ),
-    }
-}
-
-fn judge_upgrade(s: &Source, to: &str) -> MethodOption {
-    let no = |why: String| MethodOption {
-        method: UPGRADE,
-        possible: false,
-        why,
-        downtime_estimate_s: None,
-        before_downtime: None,
-    };
-    let essential = essential_tier;
-    let (from_tier, to_tier) = (tier(&s.plan), tier(to));
-    if essential(&s.plan) != essential(to) {
-        return no(
-            "addons:upgrade cannot cross tiers (Essential and the others): only a copy can".into(),
-        );
-    }
-    if essential(&s.plan) {
-        return MethodOption {
-            method: UPGRADE,
-            possible: true,
-            why: "between Essential plans Heroku changes the plan in place; the app is not \
-                  taken down"
-                .into(),
-            downtime_estimate_s: Some(0.0),
-            before_downtime: None,
-        };
-    }
-    if placement(from_tier) != placement(to_tier) {
-        return no(format!(
-            "addons:upgrade does not move a database from {} to {}",
-            placement(from_tier),
-            placement(to_tier)
-        ));
-    }
-    if let Some(m) = s.maintenance.as_deref() {
-        if !matches!(m, "" | "none" | "completed") {
-            return no(format!(
-                "a maintenance of the database is already {m}: run or wait for it first \
-                 (`heroku data:maintenances:info`)"
-            ));
-        }
-    }
-    MethodOption {
-        method: UPGRADE,
-        possible: true,
-        why: "Heroku prepares a replacement on the new plan while the app runs, then a \
-              maintenance swaps it in; the old server is gone afterwards"
-            .into(),
-        downtime_estimate_s: Some(drain(s) + UPGRADE_SWAP_S),
-        before_downtime: Some("Heroku prepares the replacement (up to several hours)".into()),
-    }
-}
-
-/// Why `auto` took `method`, in words.
-fn auto_reason(methods: &[MethodOption], method: &str) -> String {
-    let why_not = |m: &str| {
-        methods
-            .iter()
-            .find(|o| o.method == m && !o.possible)
-            .map(|o| format!("no {m}: {}", o.why))
-    };
+/// Why `auto` took `method`, in words: its own reason, then why each
+/// method it prefers could not.
+fn auto_reason(methods: &[MethodOption], chosen: &dyn Method) -> String {
     let own = methods
         .iter()
-        .find(|o| o.method == method)
+        .find(|o| o.method == chosen.name())
         .map(|o| o.why.clone())
         .unwrap_or_default();
     let mut parts = vec![own];
-    match method {
-        UPGRADE => parts.extend(why_not(FOLLOWER)),
-        COPY => {
-            parts.extend(why_not(FOLLOWER));
-            parts.extend(why_not(UPGRADE));
-        }
-        _ => {}
+    let mut preferred: Vec<&dyn Method> = registry::all()
+        .filter(|m| m.rank() < chosen.rank())
+        .collect();
+    preferred.sort_by_key(|m| m.rank());
+    for m in preferred {
+        parts.extend(
+            methods
+                .iter()
+                .find(|o| o.method == m.name() && !o.possible)
+                .map(|o| format!("no {}: {}", o.method, o.why)),
+        );
     }
     parts.join("; ")
 }
 
-/// The order `auto` prefers among the possible methods: a follower (the old
-/// database stays intact until pgmigrate removes it, the cleanest way
-/// back), then the upgrade, then a copy.
-fn rank(method: &str) -> u8 {
-    match method {
-        FOLLOWER => 0,
-        UPGRADE => 1,
-        _ => 2,
-    }
-}
-
 /// Judge every method and pick one: the wanted one if possible; for
-/// `auto`, the first possible of follower, upgrade and copy, which is the
-/// one with the least expected downtime for any but a tiny database.
+/// `auto`, the possible one `auto` prefers (the lowest rank), which is
+/// the one with the least expected downtime for any but a tiny database:
+/// the low-downtime methods' downtime does not grow with the database, a
+/// copy's does.
 pub fn choose(s: &Source, to: &str, wanted: Wanted) -> Result<Choice, (String, Choice)> {
-    let methods = vec![
-        judge_copy(s, to),
-        judge_follower(s, to),
-        judge_upgrade(s, to),
-    ];
-    // The low-downtime methods first, whatever the size: their downtime
-    // does not grow with the database, a copy's does (and for a database
-    // small enough that the estimates meet, a copy's is the less certain).
-    let best = methods
-        .iter()
-        .filter(|m| m.possible)
-        .min_by_key(|m| rank(m.method))
-        .cloned()
-        .unwrap_or_else(|| methods[0].clone());
+    let methods: Vec<MethodOption> = registry::all().map(|m| m.judge(s, to)).collect();
+    let best = registry::all()
+        .zip(&methods)
+        .filter(|(_, o)| o.possible)
+        .min_by_key(|(m, _)| m.rank())
+        .map(|(m, _)| m)
+        .or_else(|| registry::all().max_by_key(|m| m.rank()))
+        .expect("the registry lists methods");
     let auto = Choice {
-        method: best.method,
-        why: format!("{}: {}", best.method, auto_reason(&methods, best.method)),
+        method: best.name(),
+        why: format!("{}: {}", best.name(), auto_reason(&methods, best)),
         methods: methods.clone(),
     };
-    if wanted == Wanted::Auto {
+    let Wanted::Method(wanted) = wanted else {
         return Ok(auto);
-    }
+    };
     let pick = methods
         .iter()
         .find(|m| m.method == wanted.name())
         .cloned()
-        .unwrap_or_else(|| best.clone());
+        .expect("every registered method is judged");
     if !pick.possible {
         return Err((pick.why.clone(), auto));
     }
@@ -381,9 +151,45 @@ pub fn choose(s: &Source, to: &str, wanted: Wanted) -> Result<Choice, (String, C
     })
 }
 
+/// Choose the method for what preflight read; an impossible `--method` is
+/// refused with its reason and the method that would work, before
+/// anything changes.
+pub fn decide(
+    app: &str,
+    options: &RunOptions,
+    reading: &PreflightReading,
+    wanted: Wanted,
+) -> Result<Choice, Error> {
+    choose(&Source::of(&reading.facts), &options.to_plan, wanted).map_err(|(why, auto)| {
+        Error::Preflight {
+            problem: format!(
+                "--method {} cannot move {app}'s database to {}: {why}.",
+                wanted.name(),
+                options.to_plan
+            ),
+            fix: format!(
+                "run with --method {} instead ({}), or leave --method out to let pgmigrate \
+                 choose; `pgmigrate plan --app {app} --to {}` shows every method",
+                auto.method,
+                auto.option().map(|m| m.why.as_str()).unwrap_or(""),
+                options.to_plan
+            ),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::methods::judge::essential_tier;
+
+    const COPY: &str = "copy";
+    const FOLLOWER: &str = "follower";
+    const UPGRADE: &str = "upgrade";
+
+    fn wanted(name: &str) -> Wanted {
+        Wanted::parse(name).unwrap()
+    }
 
     fn source(plan: &str) -> Source {
         Source {
@@ -445,7 +251,7 @@ mod tests {
         let (why, auto) = choose(
             &source("essential-0"),
             "heroku-postgresql:standard-0",
-            Wanted::Follower,
+            wanted(FOLLOWER),
         )
         .unwrap_err();
         assert!(why.contains("Essential"), "{why}");
@@ -453,30 +259,10 @@ mod tests {
         let c = choose(
             &source("standard-0"),
             "heroku-postgresql:standard-2",
-            Wanted::Copy,
+            wanted(COPY),
         )
         .unwrap();
         assert_eq!(c.method, COPY);
-    }
-
-    #[test]
-    fn the_table_of_follower_levels() {
-        let table = [
-            (0, 0),
-            (2, 0),
-            (3, 2),
-            (4, 3),
-            (5, 3),
-            (6, 3),
-            (7, 3),
-            (8, 4),
-        ];
-        for (leader, min) in table {
-            assert_eq!(min_follower_level(leader), min, "{leader}");
-        }
-        assert_eq!(level("heroku-postgresql:standard-2"), Some(2));
-        assert_eq!(level("heroku-postgresql:essential-0"), Some(0));
-        assert_eq!(tier("heroku-postgresql:premium-4"), "premium");
     }
 
     #[test]

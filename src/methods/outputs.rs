@@ -22,6 +22,9 @@ pub mod id {
     pub const REBIND_CONFIG: &str = "rebind-config";
     pub const SCALE_UP: &str = "scale-up";
     pub const MAINTENANCE_OFF: &str = "maintenance-off";
+    /// Comparing the two databases (`--verify`): a resumed run with
+    /// another mode runs it again.
+    pub const VERIFY: &str = "verify";
 }
 
 /// `create-target`: the new add-on.
@@ -69,21 +72,37 @@ impl ScaledDown {
     }
 }
 
+/// The shared steps that create the new add-on: a plan with none of them
+/// changes the database in place.
+pub const CREATES: [&str; 2] = [id::CREATE_TARGET, id::CREATE_FOLLOWER];
+
+/// Whether the run changes the source add-on in place: its plan has no
+/// step that creates an add-on (the journal lists every step of its plan).
+pub fn in_place(j: &Journal) -> bool {
+    !j.log.steps.iter().any(|r| CREATES.contains(&r.id.as_str()))
+}
+
 /// The new database's add-on id, once known: the add-on created (a copy's
-/// target, a follower), or, for an in-place plan change, the source add-on
+/// target, a follower), or, for a change in place, the source add-on
 /// itself (its database is replaced under the same add-on).
 pub fn target_id(j: &Journal) -> Option<String> {
-    if j.log.method == IN_PLACE_METHOD {
+    if in_place(j) {
         return j.facts.as_ref().map(|f| f.source.id.clone());
     }
-    j.log
-        .output::<CreatedAddon>(id::CREATE_TARGET)
-        .or_else(|| j.log.output::<CreatedAddon>(id::CREATE_FOLLOWER))
+    CREATES
+        .iter()
+        .find_map(|s| j.log.output::<CreatedAddon>(s))
         .map(|c| c.addon_id)
 }
 
-/// The method that changes the plan in place (`upgrade`).
-const IN_PLACE_METHOD: &str = crate::methods::choose::UPGRADE;
+/// The name of the add-on the run moves the database to: the one it
+/// creates, or, in place, the source itself.
+pub fn target_name(j: &Journal) -> String {
+    match (in_place(j), j.facts.as_ref()) {
+        (true, Some(f)) => f.source.name.clone(),
+        _ => j.target.addon_name.clone(),
+    }
+}
 
 /// The old database's alias attachment, once known.
 pub fn alias(j: &Journal) -> Option<AttachmentRecord> {

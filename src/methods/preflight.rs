@@ -35,55 +35,13 @@ pub fn def<'a>() -> Def<'a> {
 pub struct PreflightReading {
     pub facts: Facts,
     pub warnings: Vec<String>,
-    /// Warnings that matter only to a copy (a transfer's limits).
-    pub copy_warnings: Vec<String>,
+    /// Warnings that matter only to a method that copies with a Heroku
+    /// transfer (a transfer's limits).
+    pub transfer_warnings: Vec<String>,
     /// A check that refuses the run, found once the app was read (a pooler
     /// with an Essential target, data larger than the plan, one-off
     /// dynos): `plan` still shows every method before it says so.
     pub refusal: Option<Error>,
-}
-
-impl PreflightReading {
-    /// The warnings that matter to `method`.
-    pub fn warnings_for(&self, method: &str) -> Vec<String> {
-        let mut w = self.warnings.clone();
-        if method == crate::methods::choose::COPY {
-            w.extend(self.copy_warnings.iter().cloned());
-        }
-        w
-    }
-}
-
-/// Choose the method for what preflight read (see
-/// [`crate::methods::choose`]); an impossible `--method` is refused with
-/// its reason and the method that would work, before anything changes.
-pub fn decide(
-    app: &str,
-    options: &RunOptions,
-    reading: &PreflightReading,
-    wanted: crate::methods::choose::Wanted,
-) -> Result<crate::methods::choose::Choice, Error> {
-    use crate::methods::choose::{choose, Source};
-    choose(&Source::of(&reading.facts), &options.to_plan, wanted).map_err(|(why, auto)| {
-        Error::Preflight {
-            problem: format!(
-                "--method {} cannot move {app}'s database to {}: {why}.",
-                wanted.name(),
-                options.to_plan
-            ),
-            fix: format!(
-                "run with --method {} instead ({}), or leave --method out to let pgmigrate \
-                 choose; `pgmigrate plan --app {app} --to {}` shows every method",
-                auto.method,
-                auto.methods
-                    .iter()
-                    .find(|m| m.method == auto.method)
-                    .map(|m| m.why.as_str())
-                    .unwrap_or(""),
-                options.to_plan
-            ),
-        }
-    })
 }
 
 /// What the person allowed past preflight's refusals.
@@ -183,7 +141,7 @@ pub fn read(
         });
     }
     let mut warnings = Vec::new();
-    let mut copy_warnings = Vec::new();
+    let mut transfer_warnings = Vec::new();
     // A transfer copies what the default credential can read (`heroku
     // pg:copy` warns the same). Essential plans have no other credentials
     // and answer this with an error: that, or any failure, means no warning.
@@ -194,7 +152,7 @@ pub fn read(
                 .map(|c| c.name.as_str())
                 .filter(|n| *n != "default")
                 .collect();
-            copy_warnings.push(format!(
+            transfer_warnings.push(format!(
                 "{} has credentials besides the default one ({}): a Heroku transfer copies only \
                  the data the default credential can read, and the new database will not have \
                  those credentials. Check that they own no data of their own, and create them \
@@ -403,7 +361,7 @@ pub fn read(
             source_maintenance,
         },
         warnings,
-        copy_warnings,
+        transfer_warnings,
         refusal,
     })
 }

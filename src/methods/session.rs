@@ -10,10 +10,13 @@ use crate::engine::{self, EventKind, Outcome, Plan, Runner, RunnerSettings, Step
 use crate::error::Error;
 use crate::heroku::Client;
 use crate::journal::{Journal, RunOptions};
+use crate::methods::aspects::{self, Aspect};
+use crate::methods::choose::decide;
+use crate::methods::describe;
+use crate::methods::method::Method;
 use crate::methods::outputs::id;
 use crate::methods::steps::others::LOST_RACE;
-use crate::methods::{on_off, preflight, Ctx, Observer, Progress, Settings};
-use crate::steps;
+use crate::methods::{preflight, registry, Ctx, Observer, Progress, Settings};
 use crate::store::lock::AppLock;
 use crate::store::Home;
 
@@ -38,23 +41,28 @@ pub struct RunRequest {
 pub struct Session<'a> {
     ctx: Ctx<'a>,
     writer: Writer,
+    method: &'static dyn Method,
     plan: Plan<Ctx<'a>, Journal>,
 }
 
-/// The method's plan for a journal, or why there is none.
-fn plan_of<'a>(j: &Journal, path: &std::path::Path) -> Result<Plan<Ctx<'a>, Journal>, Error> {
+/// The method of a journal and its plan, or why there is none.
+fn plan_of<'a>(
+    j: &Journal,
+    path: &std::path::Path,
+) -> Result<(&'static dyn Method, Plan<Ctx<'a>, Journal>), Error> {
     let corrupt = |problem: String| Error::JournalCorrupt {
         path: path.to_path_buf(),
         problem,
     };
-    let plan = super::plan(&j.log.method).ok_or_else(|| {
+    let method = registry::named(&j.log.method).ok_or_else(|| {
         corrupt(format!(
             "its method {:?} is not one this pgmigrate knows (a newer pgmigrate may)",
             j.log.method
         ))
     })?;
+    let plan = method.plan();
     j.log.validate(plan.method, &plan.ids()).map_err(corrupt)?;
-    Ok(plan)
+    Ok((method, plan))
 }
 
 /// A fresh run id: UTC time to the millisecond and 8 hex digits of
@@ -92,15 +100,12 @@ pub fn target_plan(app: &str, run_id: &str) -> crate::journal::TargetPlan {
     }
 }
 
-/// The step a short name of `--stop-before` means in a method's plan:
-/// `cutover` is the step that puts the app on the new database,
-/// `maintenance` the one that takes the app down.
+/// The step a short name of `--stop-before` means in the plan of the
+/// method named `method`: `cutover` is the step that puts the app on the
+/// new database, `maintenance` the one that takes the app down.
 pub fn stop_alias<'s>(method: &str, step: &'s str) -> &'s str {
     match step {
-        "cutover" | "cut-over" if method == super::upgrade::METHOD => {
-            super::upgrade::RUN_MAINTENANCE
-        }
-        "cutover" | "cut-over" => id::PROMOTE_TARGET,
+        "cutover" | "cut-over" => registry::named(method).map_or(step, |m| m.cutover()),
         "maintenance" => id::MAINTENANCE_ON,
         other => other,
     }
@@ -118,26 +123,14 @@ fn cutover_of_this_run(plan: &Plan<Ctx<'_>, Journal>, j: &Journal, step: String)
     plan.steps
         .iter()
         .find(|d| {
-            (d.skip)(j).is_none() && d.sets.iter().any(|(k, _)| *k == "plan" || *k == "database")
+            (d.skip)(j).is_none()
+                && d.sets.iter().any(|(k, _)| {
+                    Aspect::ALL
+                        .iter()
+                        .any(|a| a.key() == *k && a.moves_the_database())
+                })
         })
         .map_or(step, |d| d.id.to_string())
-}
-
-/// Every step id of every method's plan, for `--stop-before`.
-pub fn all_step_ids() -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = Vec::new();
-    for m in [
-        super::copy::METHOD,
-        super::follower::METHOD,
-        super::upgrade::METHOD,
-    ] {
-        for id in super::plan(m).map(|p| p.ids()).unwrap_or_default() {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    ids
 }
 
 /// Asked with what preflight read and the method chosen, before anything
@@ -163,7 +156,7 @@ pub fn start(
         if last.log.outcome.is_unfinished() {
             return Err(Error::Unfinished {
                 app: app.clone(),
-                state: super::outcome_words(&last),
+                state: describe::outcome_words(&last),
                 run_id: last.run_id,
             });
         }
@@ -178,9 +171,9 @@ pub fn start(
         restore_formation: request.restore_formation.clone(),
     };
     let reading = preflight::preflight(client, app, &request.options, &allow)?;
-    let choice = preflight::decide(app, &request.options, &reading, request.method)?;
-    let plan = super::plan(choice.method)
-        .ok_or_else(|| Error::Internal(format!("no plan for the method {}", choice.method)))?;
+    let choice = decide(app, &request.options, &reading, request.method)?;
+    let method = choice.chosen();
+    let plan = method.plan();
     let mut settings = settings;
     let request_stop = settings.stop_before.clone();
     settings.stop_before = settings
@@ -198,7 +191,7 @@ pub fn start(
     }
     approve(&reading, &choice)?;
     observer.progress(&Progress::Note(format!("method: {}", choice.why)));
-    for w in reading.warnings_for(choice.method) {
+    for w in method.warnings(&reading) {
         observer.progress(&Progress::Warning(w));
     }
     let previous = home.run_ids(app)?.pop();
@@ -241,11 +234,12 @@ pub fn start(
         );
     }
     let mut writer = Writer::create(home, lock, journal)?;
-    writer.describe_with(super::by_hand);
+    writer.describe_with(describe::by_hand);
     observer.progress(&Progress::StepDone(id::PREFLIGHT, summary));
     let mut s = Session {
         ctx: Ctx::new(client, settings, observer),
         writer,
+        method,
         plan,
     };
     match s.forward() {
@@ -272,12 +266,13 @@ impl<'a> Session<'a> {
             app: app.to_string(),
             home: home.root().to_path_buf(),
         })?;
-        let plan = plan_of(&journal, &path)?;
+        let (method, plan) = plan_of(&journal, &path)?;
         let mut writer = Writer::open(lock, path, journal)?;
-        writer.describe_with(super::by_hand);
+        writer.describe_with(describe::by_hand);
         Ok(Session {
             ctx: Ctx::new(client, settings, observer),
             writer,
+            method,
             plan,
         })
     }
@@ -301,7 +296,7 @@ impl<'a> Session<'a> {
     pub fn set_verify(&mut self, mode: crate::verify::VerifyMode) -> Result<(), Error> {
         use crate::engine::Store;
         let at = crate::store::now();
-        let verify = super::copy::VERIFY;
+        let verify = id::VERIFY;
         self.writer.update(&mut |j: &mut Journal| {
             let was = j.options.verify;
             j.options.verify = mode;
@@ -341,7 +336,7 @@ impl<'a> Session<'a> {
                 "the last run of {app} ({}) is {}: there is nothing to resume. `pgmigrate status \
                  --app {app}` shows it.",
                 j.run_id,
-                super::outcome_words(&j),
+                describe::outcome_words(&j),
                 app = j.app
             ),
             });
@@ -468,7 +463,7 @@ impl<'a> Session<'a> {
                 run_id: j.run_id.clone(),
                 step: step.into(),
                 reason: "as asked by --stop-before".into(),
-                app_state: super::app_state(j).words.into(),
+                app_state: describe::app_state(j).words.into(),
                 asked: true,
             },
             Halt::Stopped { step, reason } => Error::Stopped {
@@ -477,19 +472,11 @@ impl<'a> Session<'a> {
                 run_id: j.run_id.clone(),
                 step: step.into(),
                 reason: reason.into(),
-                app_state: super::app_state(j).words.into(),
+                app_state: describe::app_state(j).words.into(),
                 asked: false,
             },
             Halt::Refused { reason, fix, .. } => Error::Preflight {
-                problem: match self.plan.method {
-                    super::upgrade::METHOD => {
-                        format!("Heroku refused to change the plan: {reason}")
-                    }
-                    super::follower::METHOD => {
-                        format!("Heroku refused to create the follower: {reason}")
-                    }
-                    _ => format!("Heroku refused to create the target add-on: {reason}"),
-                },
+                problem: format!("Heroku refused to {}: {reason}", self.method.first_write()),
                 fix,
             },
             Halt::PastNoReturn { no_return, .. } => no_return_error(&j.app, no_return),
@@ -525,109 +512,9 @@ impl<'a> Session<'a> {
     }
 
     /// How the live app differs from what the journal expects now
-    /// (maintenance, formation, the database attached, its plan).
+    /// (see [`aspects::drift`]).
     pub fn drift(&self) -> Result<Vec<String>, Error> {
-        let j = self.journal().clone();
-        let Some(facts) = j.facts.as_ref() else {
-            return Ok(vec![]);
-        };
-        let app = &j.app;
-        let client = self.ctx.client;
-        let expect = super::expected(&self.plan, &j);
-        let api = |context: &'static str| {
-            move |source: crate::heroku::ApiError| Error::Api {
-                context: format!("checking the live app ({context})"),
-                source: Box::new(source),
-            }
-        };
-        let mut diffs = Vec::new();
-        if let Some(Some(m)) = expect.get("maintenance") {
-            let want = *m == "on";
-            let live = client.app(app).map_err(api("app"))?.maintenance;
-            if live != want {
-                diffs.push(format!(
-                    "maintenance is {}, the journal expects {}",
-                    on_off(live),
-                    on_off(want)
-                ));
-            }
-        }
-        if let Some(Some(f)) = expect.get("formation") {
-            let zero = *f == "at-zero";
-            let live = client.formation(app).map_err(api("formation"))?;
-            let ok = if zero {
-                steps::running_types(facts).iter().all(|p| {
-                    live.iter()
-                        .any(|l| l.process_type == p.process_type && l.quantity == 0)
-                })
-            } else {
-                steps::formation_matches(&facts.formation, &live)
-            };
-            if !ok {
-                let show = |it: Vec<(String, u32)>| {
-                    it.iter()
-                        .map(|(t, q)| format!("{t}={q}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                diffs.push(format!(
-                    "the formation is {}, the journal expects {}",
-                    show(
-                        live.iter()
-                            .map(|f| (f.process_type.clone(), f.quantity))
-                            .collect()
-                    ),
-                    if zero {
-                        "every process type at zero".to_string()
-                    } else {
-                        show(
-                            facts
-                                .formation
-                                .iter()
-                                .map(|p| (p.process_type.clone(), p.quantity))
-                                .collect(),
-                        )
-                    }
-                ));
-            }
-        }
-        if let Some(Some(d)) = expect.get("database") {
-            let on_target = *d == "new";
-            let from = &j.options.from_attachment;
-            let atts = client.attachments(app).map_err(api("attachments"))?;
-            let live = atts
-                .iter()
-                .find(|a| &a.name == from && a.namespace.is_none())
-                .and_then(|a| a.addon_id().map(str::to_string));
-            let want = if on_target {
-                super::outputs::target_id(&j)
-            } else {
-                Some(facts.source.id.clone())
-            };
-            if live != want {
-                diffs.push(format!(
-                    "{from} is attached to {}, the journal expects the {} database",
-                    live.as_deref().unwrap_or("nothing"),
-                    if on_target { "new" } else { "old" }
-                ));
-            }
-        }
-        if let Some(Some(p)) = expect.get("plan") {
-            let want = if *p == "new" {
-                j.options.to_plan.as_str()
-            } else {
-                facts.source.plan.as_str()
-            };
-            let live = client.addon(&facts.source.id).map_err(api("add-on"))?;
-            if live.plan_name() != Some(want) {
-                diffs.push(format!(
-                    "{} is on {}, the journal expects {want}",
-                    facts.source.name,
-                    live.plan_name().unwrap_or("no plan")
-                ));
-            }
-        }
-        Ok(diffs)
+        aspects::drift(self.ctx.client, &self.plan, self.journal())
     }
 }
 

@@ -12,43 +12,101 @@ pub mod wait_copy;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Forward, NoReturn, Plan, StepState};
+use crate::engine::{Forward, Plan, StepState};
 use crate::journal::Journal;
+use crate::methods::answers::Answers;
+use crate::methods::judge::{drain, essential_tier, MethodOption, Source};
+use crate::methods::method::{Method, Target};
 use crate::methods::outputs::id;
+use crate::methods::preflight::PreflightReading;
 use crate::methods::steps::{
-    alias_source, attach, create_target, maintenance, rebind, scale, wait_target, writers,
+    self, alias_source, attach, create_target, maintenance, rebind, scale, wait_target, writers,
 };
 use crate::methods::{preflight, Ctx};
 
-/// The method's journaled name.
-pub const METHOD: &str = "copy";
+/// The method's name (journaled, `--method copy`).
+const NAME: &str = "copy";
+
+/// The copy, as the registry lists it.
+pub struct Transfer;
+
+impl Method for Transfer {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn help(&self) -> &'static str {
+        "a Heroku Postgres transfer to a new add-on, the app down for the whole copy"
+    }
+    fn rank(&self) -> u8 {
+        2
+    }
+    fn target(&self) -> Target {
+        Target::NewAddon {
+            created_by: id::CREATE_TARGET,
+            noun: "add-on",
+        }
+    }
+    fn cutover(&self) -> &'static str {
+        id::PROMOTE_TARGET
+    }
+    fn plan<'a>(&self) -> Plan<Ctx<'a>, Journal> {
+        plan()
+    }
+    fn judge(&self, s: &Source, to: &str) -> MethodOption {
+        judge(s, to)
+    }
+    fn answers(&self, plan: &Plan<Ctx<'_>, Journal>, j: &Journal) -> Answers {
+        status::answers(plan, j)
+    }
+    fn first_write(&self) -> &'static str {
+        "create the target add-on"
+    }
+    fn downtime_words(&self) -> &'static str {
+        ": drain up to 30 s, copy at about 3 min/GB"
+    }
+    fn warnings(&self, r: &PreflightReading) -> Vec<String> {
+        let mut w = r.warnings.clone();
+        w.extend(r.transfer_warnings.iter().cloned());
+        w
+    }
+    fn summary(&self, j: &Journal) -> Vec<String> {
+        status::summary(j)
+    }
+}
+/// A copy: the drain, Heroku's rule of thumb of about 3 minutes per GB
+/// (at least a few seconds: a transfer is queued, started and finished
+/// even for an empty database), and a few seconds of requests.
+pub fn downtime(s: &Source) -> Option<f64> {
+    let bytes = s.bytes?;
+    Some(drain(s) + (bytes as f64 / 1e9 * 180.0).max(5.0) + 5.0)
+}
+
+fn judge(s: &Source, to: &str) -> MethodOption {
+    let why = if essential_tier(&s.plan) != essential_tier(to) {
+        "a Heroku Postgres transfer: the only way across tiers (Essential and the others); \
+         the app is down for the whole copy"
+            .to_string()
+    } else {
+        "a Heroku Postgres transfer to a new add-on; the app is down for the whole copy, \
+         about 3 minutes per GB"
+            .to_string()
+    };
+    MethodOption {
+        method: NAME,
+        possible: true,
+        why,
+        downtime_estimate_s: downtime(s),
+        before_downtime: Some("the new add-on is provisioned".into()),
+    }
+}
 
 pub const START_COPY: &str = "start-copy";
 pub const WAIT_COPY: &str = "wait-copy";
-pub const VERIFY: &str = "verify";
-
-/// Once the app runs on the new database again, what it writes there
-/// exists nowhere else: rollback would strand it.
-pub const RAN_ON_TARGET: NoReturn = NoReturn {
-    why: "has run on the new database since the cut-over (its dynos were scaled back up), \
-          so rolling back would strand whatever it wrote there",
-    force_allows: true,
-};
-
-/// `scale-up` and `maintenance-off` for a method that moves the app to a
-/// new add-on: once they have acted, the app has written there, so each is
-/// a point past which rollback needs `--force`.
-pub fn back_on_target<'a>() -> [crate::methods::Def<'a>; 2] {
-    let mut up = scale::up();
-    up.no_return = Some(RAN_ON_TARGET);
-    let mut off = maintenance::off();
-    off.no_return = Some(RAN_ON_TARGET);
-    [up, off]
-}
+pub use crate::methods::outputs::id::VERIFY;
 
 /// The copy's plan.
 pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
-    let [up, off] = back_on_target();
+    let [up, off] = steps::back_on_target();
     // What would stop the run inside the window is checked before it.
     let mut on = maintenance::on();
     on.forward = Forward::Write(|ctx, io| {
@@ -71,7 +129,7 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
         scale::prepare_down(ctx, io)
     });
     Plan {
-        method: METHOD,
+        method: NAME,
         steps: vec![
             preflight::def(),
             create_target::def(),

@@ -106,3 +106,32 @@ fn verify(j: &Journal) -> Answer {
         (None, _) => a("not-yet", "The copy has not been compared yet.".into()),
     }
 }
+
+/// What the summary of a completed copy adds: how much was copied, and in
+/// how long.
+pub fn summary(j: &Journal) -> Vec<String> {
+    let Some(t) = transfer(j) else {
+        return Vec::new();
+    };
+    let at = |id: &str, end: bool| {
+        j.log.record(id).and_then(|r| {
+            if end {
+                r.finished_at.clone()
+            } else {
+                r.started_at.clone()
+            }
+        })
+    };
+    let took = crate::methods::duration_ms(
+        at(START_COPY, false).as_deref(),
+        at(WAIT_COPY, true).as_deref(),
+    )
+    .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
+    .unwrap_or_default();
+    vec![format!(
+        "  copied: {}{took}",
+        t.processed_bytes
+            .map(human_bytes)
+            .unwrap_or_else(|| "?".into())
+    )]
+}

@@ -155,13 +155,25 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                     CopyVerdict::Running { processed, total } => (processed, total, false),
                     _ => (0, t.source_bytes, true),
                 };
-                ctx.observer.progress(&Progress::Copy {
-                    processed,
-                    total,
-                    elapsed,
+                // Heroku counts dump bytes (compressed): they end below the
+                // source's size, which the words say with the percentage.
+                let words = if queued {
+                    let source = total
+                        .map(|t| format!(" (source database {})", human_bytes(t)))
+                        .unwrap_or_default();
+                    format!("queued at Heroku, not started yet{source}")
+                } else {
+                    progress_words(
+                        processed,
+                        total,
+                        processed.saturating_sub(base),
+                        elapsed.saturating_sub(since),
+                    )
+                };
+                ctx.observer.progress(&Progress::Transfer {
+                    step: WAIT_COPY,
+                    words,
                     queued,
-                    moved: processed.saturating_sub(base),
-                    moving_for: elapsed.saturating_sub(since),
                 });
                 if let Some(quiet) = silence.silence(processed, elapsed) {
                     report_silence(ctx, io, &name, &info, queued, processed, quiet)?;

@@ -5,6 +5,7 @@
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::{CreateAttachment, POOL_NAMESPACE};
 use crate::journal::Journal;
+use crate::methods::aspects;
 use crate::methods::outputs::{self, id};
 use crate::methods::{facts, read_error, write_error, Ctx, Def};
 
@@ -28,7 +29,7 @@ pub fn promote<'a>() -> Def<'a> {
             },
         },
         no_return: None,
-        sets: &[("database", "new")],
+        sets: &[aspects::ON_TARGET],
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::journal::Journal;
+use crate::methods::aspects;
 use crate::methods::outputs::{id, Switched};
 use crate::methods::steps::releases;
 use crate::methods::steps::scale::refuse_one_offs;
@@ -22,7 +23,7 @@ pub fn on<'a>() -> Def<'a> {
             run: |ctx, io| switch_back(ctx, io, false),
         },
         no_return: None,
-        sets: &[("maintenance", "on")],
+        sets: &[aspects::MAINTENANCE_ON],
     }
 }
 
@@ -42,7 +43,7 @@ pub fn off<'a>() -> Def<'a> {
             run: |ctx, io| switch_back(ctx, io, true),
         },
         no_return: None,
-        sets: &[("maintenance", "off")],
+        sets: &[aspects::MAINTENANCE_OFF],
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::Dyno;
 use crate::journal::Journal;
+use crate::methods::aspects;
 use crate::methods::outputs::{id, ScaledDown};
 use crate::methods::steps::releases::{self, ReleaseRecord, Waited};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
@@ -52,7 +53,7 @@ pub fn down<'a>() -> Def<'a> {
             run: restore,
         },
         no_return: None,
-        sets: &[("formation", "at-zero")],
+        sets: &[aspects::AT_ZERO],
     }
 }
 
@@ -86,7 +87,7 @@ pub fn up<'a>() -> Def<'a> {
             run: to_zero,
         },
         no_return: None,
-        sets: &[("formation", "as-recorded")],
+        sets: &[aspects::AS_RECORDED],
     }
 }
 

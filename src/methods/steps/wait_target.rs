@@ -2,7 +2,7 @@
 //! database available, then read both URLs (in memory only) while the app
 //! is still up.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::journal::Journal;
@@ -11,10 +11,7 @@ use crate::methods::{read_error, round, Ctx, Def};
 use crate::secrets::fingerprint;
 use crate::steps;
 
-/// How long the Data API may answer 404 for a new add-on's wait_status:
-/// as long as `heroku pg:wait` tolerates it (heroku/cli
-/// src/commands/pg/wait.ts: 20 polls answered 404, 5 s apart).
-pub const WAIT_STATUS_404_FOR: Duration = Duration::from_secs(20 * 5);
+pub use crate::methods::context::WAIT_STATUS_404_FOR;
 
 pub fn def<'a>() -> Def<'a> {
     Def {

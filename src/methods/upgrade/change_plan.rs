@@ -17,6 +17,7 @@ use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone}
 use crate::error::describe_api;
 use crate::heroku::ApiError;
 use crate::journal::Journal;
+use crate::methods::aspects;
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
 use crate::steps;
 
@@ -41,7 +42,7 @@ pub fn def<'a>() -> Def<'a> {
             run: change_back,
         },
         no_return: None,
-        sets: &[("plan", "new")],
+        sets: &[aspects::PLAN_CHANGED],
     }
 }
 

@@ -23,13 +23,113 @@ pub mod swap;
 
 use crate::engine::{NoReturn, Plan};
 use crate::journal::Journal;
+use crate::methods::answers::Answers;
+use crate::methods::judge::{drain, essential_tier, placement, tier, MethodOption, Source};
+use crate::methods::method::{Method, Target};
 use crate::methods::outputs::id;
 use crate::methods::steps::{maintenance, rebind, scale};
 use crate::methods::{preflight, Ctx, Def};
-use crate::plans::essential_tier;
 
-/// The method's journaled name.
-pub const METHOD: &str = crate::methods::choose::UPGRADE;
+/// The method's name (journaled, `--method upgrade`).
+const NAME: &str = "upgrade";
+
+/// The in-place change, as the registry lists it.
+pub struct InPlace;
+
+impl Method for InPlace {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn help(&self) -> &'static str {
+        "addons:upgrade: Heroku changes the plan of the same add-on, in place"
+    }
+    fn rank(&self) -> u8 {
+        1
+    }
+    fn target(&self) -> Target {
+        Target::InPlace
+    }
+    fn cutover(&self) -> &'static str {
+        RUN_MAINTENANCE
+    }
+    fn plan<'a>(&self) -> Plan<Ctx<'a>, Journal> {
+        plan()
+    }
+    fn judge(&self, s: &Source, to: &str) -> MethodOption {
+        judge(s, to)
+    }
+    fn answers(&self, plan: &Plan<Ctx<'_>, Journal>, j: &Journal) -> Answers {
+        status::answers(plan, j)
+    }
+    fn first_write(&self) -> &'static str {
+        "change the plan"
+    }
+    fn rollback_notes(&self) -> &'static [&'static str] {
+        &[
+            "Before it, rollback changes the plan back with a second PATCH, which should cancel \
+           the replacement Heroku prepares (undocumented by Heroku), and undoes maintenance \
+           and scaling; it cannot undo the time billed on the new plan or a maintenance \
+           Heroku starts on its own.",
+        ]
+    }
+}
+
+/// `addons:upgrade` from Standard up: the drain, then Heroku's maintenance
+/// swaps the primary. FACT (Dev Center, Heroku Postgres maintenance): the
+/// database is "usually only offline for 10–60 seconds".
+const UPGRADE_SWAP_S: f64 = 30.0;
+
+fn judge(s: &Source, to: &str) -> MethodOption {
+    let no = |why: String| MethodOption {
+        method: NAME,
+        possible: false,
+        why,
+        downtime_estimate_s: None,
+        before_downtime: None,
+    };
+    let essential = essential_tier;
+    let (from_tier, to_tier) = (tier(&s.plan), tier(to));
+    if essential(&s.plan) != essential(to) {
+        return no(
+            "addons:upgrade cannot cross tiers (Essential and the others): only a copy can".into(),
+        );
+    }
+    if essential(&s.plan) {
+        return MethodOption {
+            method: NAME,
+            possible: true,
+            why: "between Essential plans Heroku changes the plan in place; the app is not \
+                  taken down"
+                .into(),
+            downtime_estimate_s: Some(0.0),
+            before_downtime: None,
+        };
+    }
+    if placement(from_tier) != placement(to_tier) {
+        return no(format!(
+            "addons:upgrade does not move a database from {} to {}",
+            placement(from_tier),
+            placement(to_tier)
+        ));
+    }
+    if let Some(m) = s.maintenance.as_deref() {
+        if !matches!(m, "" | "none" | "completed") {
+            return no(format!(
+                "a maintenance of the database is already {m}: run or wait for it first \
+                 (`heroku data:maintenances:info`)"
+            ));
+        }
+    }
+    MethodOption {
+        method: NAME,
+        possible: true,
+        why: "Heroku prepares a replacement on the new plan while the app runs, then a \
+              maintenance swaps it in; the old server is gone afterwards"
+            .into(),
+        downtime_estimate_s: Some(drain(s) + UPGRADE_SWAP_S),
+        before_downtime: Some("Heroku prepares the replacement (up to several hours)".into()),
+    }
+}
 
 pub const CHANGE_PLAN: &str = "change-plan";
 pub const WAIT_PLAN: &str = "wait-plan";
@@ -85,7 +185,7 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
         essential_skip(j).or_else(|| (maintenance::off().skip)(j))
     });
     Plan {
-        method: METHOD,
+        method: NAME,
         steps: vec![
             preflight::def(),
             change_plan::def(),
@@ -139,7 +239,7 @@ mod tests {
     fn an_essential_change_skips_the_window() {
         let p = plan();
         let mut j = crate::journal::tests::sample_journal();
-        j.log.method = METHOD.into();
+        j.log.method = NAME.into();
         j.facts.as_mut().unwrap().source.plan = "heroku-postgresql:essential-0".into();
         for s in &p.steps {
             let skipped = (s.skip)(&j).is_some();
