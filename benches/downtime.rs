@@ -289,7 +289,7 @@ fn main() {
     let mut t = Duration::ZERO;
     let mut polls = 1;
     while t < end {
-        t += pgmigrate::steps::copy_poll(t, min, max);
+        t += pgmigrate::decisions::copy_poll(t, min, max);
         polls += 1;
     }
     println!(

@@ -9,8 +9,8 @@ mod common;
 use common::machine;
 use std::time::{Duration, Instant};
 
+use pgmigrate::compare::{verify, VerifyMode};
 use pgmigrate::sim::pg::{start_copy, Backend};
-use pgmigrate::verify::{verify, VerifyMode};
 
 fn main() {
     // The verify code runs in this process: measured without crash points

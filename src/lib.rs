@@ -6,7 +6,9 @@
 //! work lives here and reports through return values and `tracing` events.
 
 pub mod cli;
+pub mod compare;
 pub mod crash;
+pub mod decisions;
 pub mod engine;
 pub mod error;
 pub mod heroku;
@@ -17,6 +19,4 @@ pub mod plans;
 pub mod secrets;
 pub mod sim;
 pub mod status;
-pub mod steps;
 pub mod store;
-pub mod verify;

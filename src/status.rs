@@ -273,7 +273,7 @@ mod tests {
             RunOptions {
                 to_plan: "heroku-postgresql:essential-0".into(),
                 from_attachment: "DATABASE".into(),
-                verify: crate::verify::VerifyMode::Counts,
+                verify: crate::compare::VerifyMode::Counts,
             },
             TargetPlan {
                 addon_name: "demo-app-pgmigrate-3f9a1c2b".into(),

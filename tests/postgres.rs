@@ -59,10 +59,13 @@ fn verify_connects_with_tls_when_the_server_offers_it() {
     };
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let ssl_on: String = admin.query_one("SHOW ssl", &[]).unwrap().get(0);
-    let mut c = pgmigrate::verify::connect(&url).expect("connects");
+    let mut c = pgmigrate::compare::connect(&url).expect("connects");
     // Debian's cluster has TLS on (a snake-oil certificate, which
     // sslmode=require semantics accept); elsewhere it may be off.
-    assert_eq!(pgmigrate::verify::uses_tls(&mut c).unwrap(), ssl_on == "on");
+    assert_eq!(
+        pgmigrate::compare::uses_tls(&mut c).unwrap(),
+        ssl_on == "on"
+    );
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn assert_migrated(env: &Env, app: &str, before: &Value, plan: &str) -> Value {
     assert_eq!(vars["DATABASE_URL"], new_url);
     for (k, v) in before["config_vars"].as_object().unwrap() {
         let v = v.as_str().unwrap();
-        let same_db = pgmigrate::steps::same_database(v, old_url);
+        let same_db = pgmigrate::decisions::same_database(v, old_url);
         let attachment_var = before["attachments"]
             .as_array()
             .unwrap()

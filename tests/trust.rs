@@ -291,7 +291,7 @@ fn pg_url(base: &str, host: &str, params: &str) -> String {
 /// `localhost`), which is then its own root. Fails, does not skip, when the
 /// server has no TLS: `.ci/postgres.sh` sets up one that has.
 fn server_certificate(base: &str) -> String {
-    let mut c = pgmigrate::verify::connect(base).expect("connect to the test server");
+    let mut c = pgmigrate::compare::connect(base).expect("connect to the test server");
     let ssl: String = c.query_one("SHOW ssl", &[]).unwrap().get(0);
     assert_eq!(
         ssl, "on",
@@ -323,8 +323,8 @@ fn verify_ca_with_the_right_root_connects_encrypted() {
             host,
             &format!("sslmode=verify-ca&sslrootcert={root}"),
         );
-        let mut c = pgmigrate::verify::connect(&url).unwrap_or_else(|e| panic!("{host}: {e}"));
-        assert!(pgmigrate::verify::uses_tls(&mut c).unwrap(), "{host}");
+        let mut c = pgmigrate::compare::connect(&url).unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert!(pgmigrate::compare::uses_tls(&mut c).unwrap(), "{host}");
     }
     // verify-full with the name the certificate holds.
     let url = pg_url(
@@ -332,8 +332,8 @@ fn verify_ca_with_the_right_root_connects_encrypted() {
         "localhost",
         &format!("sslmode=verify-full&sslrootcert={root}"),
     );
-    let mut c = pgmigrate::verify::connect(&url).unwrap_or_else(|e| panic!("{e}"));
-    assert!(pgmigrate::verify::uses_tls(&mut c).unwrap());
+    let mut c = pgmigrate::compare::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pgmigrate::compare::uses_tls(&mut c).unwrap());
 }
 
 #[test]
@@ -347,7 +347,7 @@ fn verify_full_with_a_name_mismatch_fails_clearly() {
         "127.0.0.1",
         &format!("sslmode=verify-full&sslrootcert={root}"),
     );
-    let e = pgmigrate::verify::connect(&url).err().expect("refused");
+    let e = pgmigrate::compare::connect(&url).err().expect("refused");
     assert!(
         e.contains("cannot connect to the database on 127.0.0.1"),
         "{e}"
@@ -378,7 +378,7 @@ fn a_wrong_root_fails_clearly() {
             "localhost",
             &format!("sslmode={mode}&sslrootcert={wrong}"),
         );
-        let e = pgmigrate::verify::connect(&url).err().expect("refused");
+        let e = pgmigrate::compare::connect(&url).err().expect("refused");
         assert!(
             e.contains("UnknownIssuer") || e.contains("unknown issuer"),
             "{mode}: {e}"
@@ -394,7 +394,7 @@ fn a_wrong_root_fails_clearly() {
         "localhost",
         "sslmode=verify-ca&sslrootcert=/nonexistent/root.crt",
     );
-    let e = pgmigrate::verify::connect(&url).err().expect("refused");
+    let e = pgmigrate::compare::connect(&url).err().expect("refused");
     assert!(
         e.contains("/nonexistent/root.crt") && e.contains("does not exist"),
         "{e}"
@@ -412,6 +412,6 @@ fn without_a_strict_sslmode_verify_requires_tls_without_checking_the_certificate
     // The self-signed certificate is accepted: `require` encrypts, it does
     // not authenticate the server.
     let url = pg_url(&base, "127.0.0.1", "sslmode=require");
-    let mut c = pgmigrate::verify::connect(&url).unwrap_or_else(|e| panic!("{e}"));
-    assert!(pgmigrate::verify::uses_tls(&mut c).unwrap());
+    let mut c = pgmigrate::compare::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pgmigrate::compare::uses_tls(&mut c).unwrap());
 }

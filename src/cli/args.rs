@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{AppArg, ConfirmArg, MigrationArgs, Timeouts};
+use crate::decisions;
 use crate::error::Error;
 use crate::heroku::{token_from_env, Client, Endpoints, RetryPolicy};
 use crate::journal::RunOptions;
 use crate::methods::steps::wait_target::WAIT_STATUS_404_FOR;
 use crate::methods::Settings;
-use crate::steps;
 use crate::store::Home;
 
 fn env(name: &str) -> Option<String> {
@@ -37,7 +37,7 @@ pub(super) fn resolve_app(arg: &AppArg) -> Result<String, Error> {
         Some(app) => app,
         None => app_from_git()?,
     };
-    if !steps::valid_app_name(&app) {
+    if !decisions::valid_app_name(&app) {
         return Err(Error::Usage(format!(
             "`{app}` is not a valid Heroku app name: app names are 3 to 30 characters, lower-case \
              letters, digits and dashes, starting with a letter; check it with `heroku apps`"
@@ -237,7 +237,7 @@ pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
 pub(super) fn migration(what: &MigrationArgs) -> Result<(String, RunOptions), Error> {
     let app = resolve_app(&what.app)?;
     let options = RunOptions {
-        to_plan: steps::normalise_plan(what.to.as_deref().ok_or_else(|| {
+        to_plan: decisions::normalise_plan(what.to.as_deref().ok_or_else(|| {
             Error::Usage(format!(
                 "no target plan: pass --to PLAN (e.g. `--to standard-0`); pgmigrate never picks \
                  one for you. `heroku addons:plans heroku-postgresql` lists the plans, and \

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::VerifyMode;
 use crate::error::{exit, Error};
 use crate::secrets::redact;
-use crate::verify::VerifyMode;
 
 /// Print a line on stdout. A closed stdout (`pgmigrate status | head`) is
 /// not an error and must never abort a run midway, so write errors are

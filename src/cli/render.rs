@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::decisions;
 use crate::engine::StepState;
 use crate::journal::{Journal, RunOptions};
 use crate::methods::choose::Choice;
@@ -22,7 +23,6 @@ use crate::methods::{human_bytes, Observer, Progress};
 use crate::secrets::redact;
 use crate::sim::describe_app;
 use crate::status::{self, RunSummary, StatusReport};
-use crate::steps;
 
 fn seconds(s: f64) -> String {
     humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string()
@@ -107,7 +107,7 @@ pub fn render_plan(
         ),
     });
     s.push_str(&format!("  method   {}\n", choice.why));
-    let running: Vec<String> = steps::running_types(f)
+    let running: Vec<String> = decisions::running_types(f)
         .iter()
         .map(|p| {
             format!(

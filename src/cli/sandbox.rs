@@ -19,10 +19,10 @@ use crate::secrets::redact;
 /// The method the demo runs: the copy, which every move can use and which
 /// has every step to show.
 const DEMO_METHOD: &str = "copy";
+use crate::compare::VerifyMode;
 use crate::sim::{Sandbox, Scenario};
 use crate::status;
 use crate::store::Home;
-use crate::verify::VerifyMode;
 
 fn load_scenario(path: Option<&PathBuf>) -> Result<Scenario, Error> {
     match path {

@@ -68,7 +68,7 @@ pub struct RunOptions {
     pub from_attachment: String,
     /// How the copy is checked before the cut-over.
     #[serde(default)]
-    pub verify: crate::verify::VerifyMode,
+    pub verify: crate::compare::VerifyMode,
 }
 
 /// What preflight recorded about the app before changing anything.
@@ -237,7 +237,7 @@ pub(crate) mod tests {
             RunOptions {
                 to_plan: "heroku-postgresql:essential-0".into(),
                 from_attachment: "DATABASE".into(),
-                verify: crate::verify::VerifyMode::Counts,
+                verify: crate::compare::VerifyMode::Counts,
             },
             TargetPlan {
                 addon_name: "demo-app-pgmigrate-3f9a1c2b".into(),

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::decisions;
 use crate::engine::Plan;
 use crate::error::Error;
 use crate::heroku::Client;
 use crate::journal::{Facts, Journal};
 use crate::methods::{on_off, Ctx};
-use crate::steps;
 
 /// Something about the app that a step changes and its undo puts back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,12 +104,12 @@ impl Aspect {
                 let zero = want == AT_ZERO.1;
                 let live = client.formation(app).map_err(api("formation"))?;
                 let ok = if zero {
-                    steps::running_types(f).iter().all(|p| {
+                    decisions::running_types(f).iter().all(|p| {
                         live.iter()
                             .any(|l| l.process_type == p.process_type && l.quantity == 0)
                     })
                 } else {
-                    steps::formation_matches(&f.formation, &live)
+                    decisions::formation_matches(&f.formation, &live)
                 };
                 let show = |it: Vec<(&str, u32)>| {
                     it.iter()

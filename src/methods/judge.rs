@@ -46,7 +46,7 @@ impl Source {
             fork_follow: facts.fork_follow.clone(),
             followers: facts.source_followers.clone(),
             maintenance: facts.source_maintenance.clone(),
-            running: !crate::steps::running_types(facts).is_empty(),
+            running: !crate::decisions::running_types(facts).is_empty(),
         }
     }
 }

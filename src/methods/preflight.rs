@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Undo};
 use crate::error::{describe_api, Error};
 use crate::heroku::types::{POOL_ATTACHMENT, POOL_NAMESPACE};
@@ -13,7 +14,6 @@ use crate::methods::outputs::id;
 use crate::methods::Def;
 use crate::plans::essential_tier;
 use crate::secrets::fingerprint;
-use crate::steps;
 
 /// The plan's first step: done when the journal is written (preflight runs
 /// before it), so it never runs from a journal.
@@ -242,7 +242,7 @@ pub fn read(
         ),
     })?;
     let owned: BTreeSet<String> = attachments.iter().map(|a| a.config_var()).collect();
-    let rebind_vars = steps::rebind_candidates(&config, source_url, &owned);
+    let rebind_vars = decisions::rebind_candidates(&config, source_url, &owned);
     let source_other_attachments = attachments
         .iter()
         .filter(|a| {
@@ -277,7 +277,7 @@ pub fn read(
     if let Some(t) = others.first() {
         refusal = refusal.or(Some(other_run_error(app, t)));
     }
-    let one_offs = steps::one_off_names(&dynos);
+    let one_offs = decisions::one_off_names(&dynos);
     if !one_offs.is_empty() {
         refusal = refusal.or(Some(one_off_error(app, &one_offs)));
     }

@@ -293,7 +293,7 @@ impl<'a> Session<'a> {
 
     /// Change the verify mode of the run (`resume --verify`), journaled.
     /// A verify step that failed is run again under the new mode.
-    pub fn set_verify(&mut self, mode: crate::verify::VerifyMode) -> Result<(), Error> {
+    pub fn set_verify(&mut self, mode: crate::compare::VerifyMode) -> Result<(), Error> {
         use crate::engine::Store;
         let at = crate::store::now();
         let verify = id::VERIFY;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::verify::db_error;
+use crate::compare::db_error;
 
 /// How a transfer damages the copy after a successful restore (a knob to
 /// prove the verify step catches what Heroku would report as success).

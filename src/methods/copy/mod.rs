@@ -238,7 +238,7 @@ mod tests {
         let skip = |j: &Journal, step: &str| (p.step(step).unwrap().skip)(j);
         let mut j = crate::journal::tests::sample_journal();
         assert_eq!(skip(&j, VERIFY), None);
-        j.options.verify = crate::verify::VerifyMode::None;
+        j.options.verify = crate::compare::VerifyMode::None;
         assert!(skip(&j, VERIFY).is_some());
         assert_eq!(skip(&j, id::MAINTENANCE_ON), None);
         assert!(skip(&j, id::REPOINT_POOL).is_some());

@@ -1,12 +1,12 @@
 //! What `status` answers about a copy: its own questions (the copy, the
 //! verify) and the ones every method shares.
 
+use crate::compare::VerifyReport;
 use crate::engine::{Plan, StepState};
 use crate::journal::Journal;
 use crate::methods::answers::{self, answer, Answer, Answers};
 use crate::methods::copy::{transfer, START_COPY, VERIFY, WAIT_COPY};
 use crate::methods::{human_bytes, Ctx};
-use crate::verify::VerifyReport;
 
 pub fn answers<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answers {
     Answers(vec![

@@ -2,11 +2,11 @@
 //! switched (`--verify counts|checksum|none`). Heroku reports a transfer as
 //! succeeded even when pg_restore skipped errors.
 
+use crate::compare::VerifyMode;
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::journal::Journal;
 use crate::methods::copy::VERIFY;
 use crate::methods::{Ctx, Def};
-use crate::verify::VerifyMode;
 
 pub fn def<'a>() -> Def<'a> {
     Def {
@@ -28,7 +28,7 @@ fn run(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
     // the app is down); a resumed run reads them again.
     let (source, target) = ctx.urls(io.journal())?;
     io.polled();
-    let report = crate::verify::verify(&source, &target, mode).map_err(|e| {
+    let report = crate::compare::verify(&source, &target, mode).map_err(|e| {
         StepError::Definite(format!(
             "the databases could not be compared: {e}. If this machine cannot reach them, \
              `pgmigrate resume --verify none` goes on without the comparison"
@@ -65,7 +65,7 @@ pub fn reachable(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
     }
     let (source, target) = ctx.urls(j)?;
     for (which, url) in [("old", source), ("new", target)] {
-        crate::verify::connect(&url).map_err(|e| {
+        crate::compare::connect(&url).map_err(|e| {
             StepError::Definite(format!(
                 "the app was not taken down: the {which} database cannot be reached from this \
                  machine ({e}), and --verify {mode} compares the two databases before the \
@@ -95,7 +95,7 @@ pub fn again_after_a_pause(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepErr
         return Ok(());
     }
     let (source, target) = ctx.urls(j)?;
-    let report = crate::verify::verify(&source, &target, mode).map_err(|e| {
+    let report = crate::compare::verify(&source, &target, mode).map_err(|e| {
         StepError::Definite(format!(
             "the databases could not be compared again after the pause: {e}. `pgmigrate resume \
              --verify none` goes on without it"

@@ -9,13 +9,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::decisions::{self, CopyVerdict, StallWatch};
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::error::describe_api;
 use crate::heroku::types::Transfer;
 use crate::journal::Journal;
 use crate::methods::copy::{TransferRecord, START_COPY, WAIT_COPY};
 use crate::methods::{human_bytes, read_error, round, Ctx, Def, Progress};
-use crate::steps::{self, CopyVerdict, StallWatch};
 
 pub fn def<'a>() -> Def<'a> {
     Def {
@@ -47,7 +47,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
             why: "the previous transfer failed; starting a new one".into(),
         });
     }
-    let name = steps::transfer_name(record.num).unwrap_or_else(|| record.uuid.clone());
+    let name = decisions::transfer_name(record.num).unwrap_or_else(|| record.uuid.clone());
     let info = format!("heroku pg:backups:info {name} --app {app}");
     let start = Instant::now();
     let mut silence = StallWatch::new(ctx.settings.copy_stall_timeout);
@@ -69,7 +69,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                 // A failed look does not stop the copy at Heroku: look again,
                 // as the official CLI does, up to its limit.
                 failures += 1;
-                let limit = steps::COPY_POLL_FAILURES_TOLERATED;
+                let limit = decisions::COPY_POLL_FAILURES_TOLERATED;
                 if failures > limit {
                     return Err(StepError::Definite(format!(
                         "{failures} looks at transfer {name} failed (the last: {}). The \
@@ -83,7 +83,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                      the copy goes on at Heroku, looking again",
                     describe_api(&e)
                 ));
-                io.pause(steps::copy_poll(
+                io.pause(decisions::copy_poll(
                     start.elapsed(),
                     min,
                     ctx.settings.copy_poll_max,
@@ -95,7 +95,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
         let elapsed = start.elapsed();
         let first = first_look.is_none();
         let (base, since) = *first_look.get_or_insert((t.processed_bytes.unwrap_or(0), elapsed));
-        match steps::copy_verdict(&t) {
+        match decisions::copy_verdict(&t) {
             CopyVerdict::Succeeded {
                 processed,
                 warnings,
@@ -133,7 +133,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                 let logs = ctx
                     .client
                     .transfer(&app, &record.uuid, true)
-                    .map(|t| match steps::copy_verdict(&t) {
+                    .map(|t| match decisions::copy_verdict(&t) {
                         CopyVerdict::Failed { last_logs, .. } => last_logs,
                         _ => Vec::new(),
                     })
@@ -178,7 +178,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                 if let Some(quiet) = silence.silence(processed, elapsed) {
                     report_silence(ctx, io, &name, &info, queued, processed, quiet)?;
                 }
-                let gap = steps::copy_poll(elapsed, min, ctx.settings.copy_poll_max);
+                let gap = decisions::copy_poll(elapsed, min, ctx.settings.copy_poll_max);
                 io.pause(gap.saturating_sub(look.elapsed()))?;
             }
         }
@@ -269,7 +269,7 @@ fn suspect_copy(
     let logs = ctx
         .client
         .transfer(&app, &t.uuid, true)
-        .map(|v| steps::last_logs(&v, 5))
+        .map(|v| decisions::last_logs(&v, 5))
         .unwrap_or_default();
     let mut message = format!(
         "Heroku reports transfer {name} succeeded with {warnings} warning(s): pg_restore ignored \
@@ -284,7 +284,7 @@ fn suspect_copy(
     ctx.warn(message.clone());
     io.keep(&TransferRecord::of(t))?;
     io.note(crate::engine::EventKind::Note, &message)?;
-    if io.journal().options.verify == crate::verify::VerifyMode::None && !ctx.settings.force {
+    if io.journal().options.verify == crate::compare::VerifyMode::None && !ctx.settings.force {
         return Err(StepError::Definite(format!(
             "{message}\n  With --verify none nothing checks the copy, so pgmigrate stops before \
              the cut-over; nothing was switched. Check the copy (`heroku pg:backups:info {name} \

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::follower_id;
+use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::heroku::types::DatabaseInfo;
 use crate::journal::Journal;
 use crate::methods::{read_error, round, Ctx, Def};
-use crate::steps;
 
 /// While the app runs, the follower is caught up enough to go on when it is
 /// at most this many commits behind: the rest is replayed once writers
@@ -308,7 +308,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>, stopped: bool) -> Result<Do
         let pause = if stopped {
             Duration::from_millis(50).min(ctx.settings.poll_cap)
         } else {
-            steps::backoff_poll(start.elapsed(), ctx.settings.poll_cap)
+            decisions::backoff_poll(start.elapsed(), ctx.settings.poll_cap)
         };
         io.pause(pause)?;
     }

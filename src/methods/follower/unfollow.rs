@@ -9,12 +9,12 @@
 use std::time::Instant;
 
 use super::follower_id;
+use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::error::describe_api;
 use crate::heroku::ApiError;
 use crate::journal::Journal;
 use crate::methods::{read_error, round, write_error, Ctx, Def};
-use crate::steps;
 
 pub fn def<'a>() -> Def<'a> {
     Def {
@@ -152,7 +152,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
         let pause = if elapsed < std::time::Duration::from_secs(10) {
             std::time::Duration::from_millis(50).min(ctx.settings.poll_cap)
         } else {
-            steps::backoff_poll(elapsed, ctx.settings.poll_cap)
+            decisions::backoff_poll(elapsed, ctx.settings.poll_cap)
         };
         io.pause(pause)?;
     }

@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decisions::{self, ReleaseVerdict};
 use crate::engine::{Io, StepError};
 use crate::error::describe_api;
 use crate::heroku::types::Release;
 use crate::journal::Journal;
 use crate::methods::{facts, read_error, Ctx};
-use crate::steps::{self, ReleaseVerdict};
 
 /// A release a step waited for (kept in its output, or its undo's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +86,7 @@ pub fn before_window(ctx: &mut Ctx<'_>, j: &Journal) -> Result<(), StepError> {
     let Some(list) = read_releases(ctx, j)? else {
         return Ok(());
     };
-    match steps::release_verdict(&list, None) {
+    match decisions::release_verdict(&list, None) {
         ReleaseVerdict::NoRelease => ctx.release_before_window = Some(None),
         ReleaseVerdict::Succeeded(r) | ReleaseVerdict::Failed(r) => {
             ctx.release_before_window = Some(Some(r.version))
@@ -111,7 +111,7 @@ pub enum Waited {
     /// No release to wait for (none listed, or the API lists none).
     Nothing,
     /// The newest release succeeded; with the run's releases before it
-    /// that failed (see [`steps::failed_since`]), oldest first.
+    /// that failed (see [`decisions::failed_since`]), oldest first.
     Succeeded(ReleaseRecord, Vec<ReleaseRecord>),
     /// Heroku did not deploy it: the message names it and the ways on.
     Failed(ReleaseRecord, String),
@@ -135,10 +135,10 @@ pub fn wait_release(
             return Ok(Waited::Nothing);
         };
         let elapsed = start.elapsed();
-        let waiting = match steps::release_verdict(&releases, floor) {
+        let waiting = match decisions::release_verdict(&releases, floor) {
             ReleaseVerdict::NoRelease => return Ok(Waited::Nothing),
             ReleaseVerdict::Succeeded(r) => {
-                let failed = steps::failed_since(&releases, floor)
+                let failed = decisions::failed_since(&releases, floor)
                     .into_iter()
                     .map(ReleaseRecord::of)
                     .collect();
@@ -170,7 +170,7 @@ pub fn wait_release(
             )));
         }
         ctx.waiting(io.step(), waiting, elapsed);
-        io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+        io.pause(decisions::backoff_poll(elapsed, ctx.settings.poll_cap))?;
     }
 }
 

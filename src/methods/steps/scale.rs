@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::decisions::{self, ReleaseVerdict};
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::Dyno;
 use crate::journal::Journal;
@@ -12,7 +13,6 @@ use crate::methods::aspects;
 use crate::methods::outputs::{id, ScaledDown};
 use crate::methods::steps::releases::{self, ReleaseRecord, Waited};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
-use crate::steps::{self, ReleaseVerdict};
 
 /// `wait-dynos`: the app's newest release when the dynos were gone, before
 /// the copy and the cut-over (the cut-over's releases are newer).
@@ -35,7 +35,7 @@ pub struct StartedOn {
 fn no_dynos(j: &Journal) -> Option<String> {
     j.facts
         .as_ref()
-        .filter(|f| steps::running_types(f).is_empty())
+        .filter(|f| decisions::running_types(f).is_empty())
         .map(|_| "no process type has dynos".into())
 }
 
@@ -103,7 +103,7 @@ pub fn prepare_down<'a>(
         super::others::check(ctx, j)?;
     }
     let app = j.app.clone();
-    let updates = steps::scale_down_updates(facts);
+    let updates = decisions::scale_down_updates(facts);
     let list = list(&updates);
     Ok(Request::new(
         format!("PATCH /apps/{app}/formation {list}"),
@@ -130,7 +130,7 @@ fn list(updates: &[crate::heroku::types::FormationUpdate]) -> String {
 fn reconcile_down(ctx: &mut Ctx<'_>, j: &Journal) -> Result<Option<Done>, StepError> {
     let facts = facts(j)?;
     let f = ctx.client.formation(&j.app).map_err(|e| read_error(&e))?;
-    let zero = steps::running_types(facts).iter().all(|p| {
+    let zero = decisions::running_types(facts).iter().all(|p| {
         f.iter()
             .any(|l| l.process_type == p.process_type && l.quantity == 0)
     });
@@ -171,7 +171,7 @@ fn restore(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepEr
             return Err(StepError::Definite(message));
         }
     }
-    let updates = steps::scale_up_updates(facts(io.journal())?, &[]);
+    let updates = decisions::scale_up_updates(facts(io.journal())?, &[]);
     ctx.client
         .update_formation(&app, &updates)
         .map_err(|e| write_error(&e))?;
@@ -204,7 +204,7 @@ fn wait_dynos(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepE
         let Some(list) = releases::read_releases(ctx, io.journal())? else {
             break None;
         };
-        match steps::release_verdict(&list, None) {
+        match decisions::release_verdict(&list, None) {
             ReleaseVerdict::Pending(r) => {
                 let elapsed = start.elapsed();
                 let app = io.journal().app.clone();
@@ -227,7 +227,7 @@ fn wait_dynos(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepE
                     ),
                     elapsed,
                 );
-                io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+                io.pause(decisions::backoff_poll(elapsed, ctx.settings.poll_cap))?;
             }
             ReleaseVerdict::NoRelease | ReleaseVerdict::NotYet(_) => break None,
             ReleaseVerdict::Succeeded(r) | ReleaseVerdict::Failed(r) => break Some(r.version),
@@ -244,7 +244,7 @@ fn wait_dynos(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepE
     ))
 }
 
-/// Wait until no dyno is left but one-off ones ([`steps::dynos_left`]);
+/// Wait until no dyno is left but one-off ones ([`decisions::dynos_left`]);
 /// answers the last list of dynos seen.
 pub fn drain(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Vec<Dyno>, StepError> {
     let app = io.journal().app.clone();
@@ -252,7 +252,7 @@ pub fn drain(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Vec<Dyno>, S
     loop {
         let dynos = ctx.client.dynos(&app).map_err(|e| read_error(&e))?;
         io.polled();
-        let left = steps::dynos_left(&dynos);
+        let left = decisions::dynos_left(&dynos);
         if left.is_empty() {
             return Ok(dynos);
         }
@@ -281,7 +281,7 @@ pub fn drain(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Vec<Dyno>, S
                 format!("release command running ({})", releasing.join(", ")),
                 elapsed,
             );
-            io.pause(steps::drain_poll(elapsed).min(ctx.settings.poll_cap))?;
+            io.pause(decisions::drain_poll(elapsed).min(ctx.settings.poll_cap))?;
             continue;
         }
         if elapsed > ctx.settings.drain_timeout {
@@ -301,7 +301,7 @@ pub fn drain(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Vec<Dyno>, S
             format!("{} dyno(s) stopping", left.len()),
             elapsed,
         );
-        io.pause(steps::drain_poll(elapsed).min(ctx.settings.poll_cap))?;
+        io.pause(decisions::drain_poll(elapsed).min(ctx.settings.poll_cap))?;
     }
 }
 
@@ -355,7 +355,7 @@ fn prepare_up<'a>(
     };
     let j = io.journal();
     let app = j.app.clone();
-    let updates = steps::scale_up_updates(facts(j)?, &ctx.live_formation);
+    let updates = decisions::scale_up_updates(facts(j)?, &ctx.live_formation);
     let list = list(&updates);
     Ok(Request::new(
         format!("PATCH /apps/{app}/formation {list}"),
@@ -376,13 +376,13 @@ fn prepare_up<'a>(
 
 fn reconcile_up(ctx: &mut Ctx<'_>, j: &Journal) -> Result<Option<Done>, StepError> {
     let f = ctx.client.formation(&j.app).map_err(|e| read_error(&e))?;
-    Ok(steps::formation_matches(&facts(j)?.formation, &f)
+    Ok(decisions::formation_matches(&facts(j)?.formation, &f)
         .then(|| Done::words("the formation is as recorded")))
 }
 
 fn to_zero(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepError> {
     let app = io.journal().app.clone();
-    let updates = steps::scale_down_updates(facts(io.journal())?);
+    let updates = decisions::scale_down_updates(facts(io.journal())?);
     ctx.client
         .update_formation(&app, &updates)
         .map_err(|e| write_error(&e))?;
@@ -399,7 +399,7 @@ pub fn refuse_one_offs(ctx: &mut Ctx<'_>, app: &str) -> Result<(), StepError> {
 /// An error if one-off dynos are up: scaling does not stop them, and they
 /// could write to the old database during the copy.
 pub fn one_offs_running(app: &str, dynos: &[Dyno]) -> Result<(), StepError> {
-    let one_offs = steps::one_off_names(dynos);
+    let one_offs = decisions::one_off_names(dynos);
     if one_offs.is_empty() {
         return Ok(());
     }

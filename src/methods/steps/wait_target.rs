@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
+use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::journal::Journal;
 use crate::methods::outputs::{self, id, Provisioned};
 use crate::methods::{read_error, round, Ctx, Def};
 use crate::secrets::fingerprint;
-use crate::steps;
 
 pub use crate::methods::context::WAIT_STATUS_404_FOR;
 
@@ -97,7 +97,7 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
             format!("provisioning: waiting for {waiting_for}"),
             elapsed,
         );
-        io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+        io.pause(decisions::backoff_poll(elapsed, ctx.settings.poll_cap))?;
     }
     // Read both URLs now, outside the maintenance window.
     ctx.read_urls(io.journal()).map_err(|e| read_error(&e))?;

@@ -11,11 +11,11 @@
 //! The three reads go out together: they are on the critical path, inside
 //! the window.
 
+use crate::decisions;
 use crate::engine::StepError;
 use crate::journal::Journal;
 use crate::methods::outputs::{id, ScaledDown};
 use crate::methods::{facts, read_error, Ctx};
-use crate::steps;
 
 /// The start of the note of a cut-over refused because writers came back.
 pub const WRITERS_BACK: &str = "writers came back while the app was down";
@@ -54,7 +54,7 @@ pub fn look(ctx: &Ctx<'_>, j: &Journal) -> Result<Writers, StepError> {
     }
     let dynos = dynos.map_err(|e| read_error(&e))?;
     let formation = formation.map_err(|e| read_error(&e))?;
-    for p in steps::running_types(f) {
+    for p in decisions::running_types(f) {
         if let Some(live) = formation
             .iter()
             .find(|l| l.process_type == p.process_type && l.quantity > 0)

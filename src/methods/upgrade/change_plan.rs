@@ -13,13 +13,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::error::describe_api;
 use crate::heroku::ApiError;
 use crate::journal::Journal;
 use crate::methods::aspects;
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
-use crate::steps;
 
 /// `change-plan`: the plans before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,7 +172,7 @@ fn wait_for_plan(
             )));
         }
         ctx.waiting(io.step(), format!("waiting for {what}"), elapsed);
-        io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+        io.pause(decisions::backoff_poll(elapsed, ctx.settings.poll_cap))?;
     }
 }
 
@@ -245,7 +245,10 @@ fn change_back(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, St
             ),
             start.elapsed(),
         );
-        io.pause(steps::backoff_poll(start.elapsed(), ctx.settings.poll_cap))?;
+        io.pause(decisions::backoff_poll(
+            start.elapsed(),
+            ctx.settings.poll_cap,
+        ))?;
     }
 }
 

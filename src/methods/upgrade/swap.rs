@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo};
 use crate::error::describe_api;
 use crate::heroku::types::Maintenance;
 use crate::journal::Journal;
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
 use crate::secrets::fingerprint;
-use crate::steps;
 
 /// What a wait saw of the maintenance: every status, in order (kept while
 /// it waits, so that a resumed wait knows what came before).
@@ -169,7 +169,7 @@ fn ready(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError>
             format!("Heroku prepares the replacement (maintenance {status}{when})"),
             elapsed,
         );
-        io.pause(steps::backoff_poll(elapsed, ctx.settings.poll_cap))?;
+        io.pause(decisions::backoff_poll(elapsed, ctx.settings.poll_cap))?;
     }
 }
 

@@ -1,5 +1,6 @@
-//! The verify step: before the app is switched to the new database, compare
-//! it with the old one table by table — the set of tables, exact row counts
+//! Comparing two databases, what the copy's `verify` step (`--verify`)
+//! runs: before the app is switched to the new database, compare it with
+//! the old one table by table — the set of tables, exact row counts
 //! and, with `--verify checksum`, an order-independent checksum of each
 //! table's rows. Heroku can report a transfer as succeeded although
 //! pg_restore skipped errors; this is where that is caught.
