@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{AppArg, ConfirmArg, MigrationArgs, Timeouts};
+use super::command::{AppArg, ConfirmArg, MigrationArgs, Timeouts};
 use crate::decisions;
 use crate::error::Error;
 use crate::heroku::{token_from_env, Client, Endpoints, RetryPolicy};

@@ -6,8 +6,8 @@
 use std::io::Write;
 
 use super::args::{client, migration};
+use super::command::MigrationArgs;
 use super::render::{plan_json, print_json, print_plan, render_methods, PlanView};
-use super::MigrationArgs;
 use crate::error::Error;
 use crate::methods::choose::decide;
 use crate::methods::choose::Wanted;

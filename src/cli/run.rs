@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use super::args::{ask, client, confirm, confirmed, home, migration, resolve_app, settings};
+use super::command::{ResumeArgs, RollbackArgs, RunArgs};
 use super::plan::plan;
 use super::render::{print_plan, print_rolled_back, print_summary, PlanView, Printer};
-use super::{ResumeArgs, RollbackArgs, RunArgs};
 use crate::error::Error;
 use crate::methods::choose::Choice;
 use crate::methods::preflight::PreflightReading;

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::command::{DemoArgs, SandboxArgs};
 use super::render::{
     print_demo_end, print_demo_start, print_demo_status_heading, print_report,
     print_sandbox_banner, print_summary, Printer,
 };
-use super::{DemoArgs, SandboxArgs};
 use crate::error::Error;
 use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
 use crate::journal::RunOptions;

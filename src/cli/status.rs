@@ -2,8 +2,8 @@
 //! `--all`) and `list` (every journaled run of every app).
 
 use super::args::{home, resolve_app};
+use super::command::StatusArgs;
 use super::render::{print_json, print_report, print_runs};
-use super::StatusArgs;
 use crate::error::Error;
 use crate::journal::writer::{latest, load_path};
 use crate::status;

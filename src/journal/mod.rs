@@ -8,7 +8,7 @@
 //! is stored instead.
 //!
 //! Reading: a v2 journal is decoded as is; a v1 journal (pgmigrate 0.1) is
-//! upgraded first (`journal_v1`); a newer one is refused, never guessed.
+//! upgraded first (`v1.rs`); a newer one is refused, never guessed.
 
 use serde::{Deserialize, Serialize};
 

@@ -559,7 +559,7 @@ fn one_off_error(app: &str, names: &[&str]) -> Error {
     Error::Preflight {
         problem: format!(
             "one-off dynos are running on {app}: {}. Scaling does not stop them, and they \
-             could write to the old database during the copy.",
+             could write to the old database while the app is down for the move.",
             names.join(", ")
         ),
         fix: format!(

@@ -5,12 +5,13 @@
 //! database, bring the app back. Its downtime grows with the database
 //! (about 3 minutes per GB by Heroku's figures).
 
+pub mod shared;
 pub mod start_copy;
 pub mod status;
 pub mod verify;
 pub mod wait_copy;
 
-use serde::{Deserialize, Serialize};
+pub use shared::*;
 
 use crate::engine::{Forward, Plan, StepState};
 use crate::journal::Journal;
@@ -100,10 +101,6 @@ fn judge(s: &Source, to: &str) -> MethodOption {
     }
 }
 
-pub const START_COPY: &str = "start-copy";
-pub const WAIT_COPY: &str = "wait-copy";
-pub use crate::methods::outputs::id::VERIFY;
-
 /// The copy's plan.
 pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
     let [up, off] = steps::back_on_target();
@@ -149,42 +146,6 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
         ],
         window: (id::MAINTENANCE_ON, id::MAINTENANCE_OFF),
     }
-}
-
-/// `start-copy` and `wait-copy`: the transfer, as last seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferRecord {
-    pub uuid: String,
-    pub num: Option<u64>,
-    /// `None` while running or in doubt.
-    pub succeeded: Option<bool>,
-    pub processed_bytes: Option<u64>,
-    pub source_bytes: Option<u64>,
-    pub finished_at: Option<String>,
-    /// Errors pg_restore ignored ("errors ignored on restore") in a
-    /// transfer Heroku reports as succeeded; absent while it runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warnings: Option<u64>,
-}
-
-impl TransferRecord {
-    pub fn of(t: &crate::heroku::types::Transfer) -> TransferRecord {
-        TransferRecord {
-            uuid: t.uuid.clone(),
-            num: t.num,
-            succeeded: t.succeeded,
-            processed_bytes: t.processed_bytes,
-            source_bytes: t.source_bytes,
-            finished_at: t.finished_at.clone(),
-            warnings: t.warnings.filter(|w| *w > 0),
-        }
-    }
-}
-
-/// The transfer this run started, as last seen: the wait's look if it
-/// has one, else the start's answer.
-pub fn transfer(j: &Journal) -> Option<TransferRecord> {
-    j.log.output(WAIT_COPY).or_else(|| j.log.output(START_COPY))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::CreateTransfer;
 use crate::journal::Journal;
-use crate::methods::copy::{transfer, TransferRecord, START_COPY};
+use crate::methods::copy::shared::{transfer, TransferRecord, START_COPY};
 use crate::methods::{facts, outputs, read_error, write_error, Ctx, Def};
 use crate::secrets::fingerprint;
 

@@ -5,7 +5,7 @@ use crate::compare::VerifyReport;
 use crate::engine::{Plan, StepState};
 use crate::journal::Journal;
 use crate::methods::answers::{self, answer, Answer, Answers};
-use crate::methods::copy::{transfer, START_COPY, VERIFY, WAIT_COPY};
+use crate::methods::copy::shared::{transfer, START_COPY, VERIFY, WAIT_COPY};
 use crate::methods::{human_bytes, Ctx};
 
 pub fn answers<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answers {

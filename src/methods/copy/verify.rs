@@ -5,7 +5,7 @@
 use crate::compare::VerifyMode;
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::journal::Journal;
-use crate::methods::copy::VERIFY;
+use crate::methods::copy::shared::VERIFY;
 use crate::methods::{Ctx, Def};
 
 pub fn def<'a>() -> Def<'a> {

@@ -14,7 +14,7 @@ use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::error::describe_api;
 use crate::heroku::types::Transfer;
 use crate::journal::Journal;
-use crate::methods::copy::{TransferRecord, START_COPY, WAIT_COPY};
+use crate::methods::copy::shared::{TransferRecord, START_COPY, WAIT_COPY};
 use crate::methods::{human_bytes, read_error, round, Ctx, Def, Progress};
 
 pub fn def<'a>() -> Def<'a> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::follower_id;
+use super::shared::follower_id;
 use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
 use crate::heroku::types::DatabaseInfo;
@@ -36,7 +36,7 @@ pub struct Lag {
 
 pub fn running<'a>() -> Def<'a> {
     Def {
-        id: super::CATCH_UP,
+        id: super::shared::CATCH_UP,
         words: "wait until the follower has caught up (the app runs)",
         effect: Effect::Waits,
         skip: |_| None,
@@ -50,7 +50,7 @@ pub fn running<'a>() -> Def<'a> {
 
 pub fn last<'a>() -> Def<'a> {
     Def {
-        id: super::FINAL_CATCH_UP,
+        id: super::shared::FINAL_CATCH_UP,
         words: "wait until the follower has replayed every commit",
         effect: Effect::Waits,
         skip: |_| None,

@@ -12,6 +12,7 @@
 //! follower leaves the app exactly as it was.
 
 pub mod catch_up;
+pub mod shared;
 pub mod status;
 pub mod unfollow;
 
@@ -27,6 +28,7 @@ use crate::methods::steps::{
     alias_source, attach, create_target, maintenance, rebind, scale, wait_target,
 };
 use crate::methods::{preflight, Ctx};
+pub use shared::*;
 
 /// The method's name (journaled, `--method follower`).
 const NAME: &str = "follower";
@@ -138,18 +140,6 @@ fn judge(s: &Source, to: &str) -> MethodOption {
             "the follower is provisioned and catches up (minutes to hours, by size)".into(),
         ),
     }
-}
-
-pub const CATCH_UP: &str = "catch-up";
-pub const FINAL_CATCH_UP: &str = "final-catch-up";
-pub const UNFOLLOW: &str = "unfollow";
-pub const WAIT_WRITABLE: &str = "wait-writable";
-
-/// The follower's add-on id, once created.
-fn follower_id(j: &Journal) -> Result<String, crate::engine::StepError> {
-    crate::methods::outputs::target_id(j).ok_or_else(|| {
-        crate::engine::StepError::Definite("the follower's add-on id is not known".into())
-    })
 }
 
 /// The follower changeover's plan.

@@ -5,7 +5,7 @@ use crate::engine::{Plan, StepState};
 use crate::journal::Journal;
 use crate::methods::answers::{self, answer, Answer, Answers};
 use crate::methods::follower::catch_up::Lag;
-use crate::methods::follower::{CATCH_UP, FINAL_CATCH_UP, UNFOLLOW, WAIT_WRITABLE};
+use crate::methods::follower::shared::{CATCH_UP, FINAL_CATCH_UP, UNFOLLOW, WAIT_WRITABLE};
 use crate::methods::outputs::id;
 use crate::methods::Ctx;
 

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use super::follower_id;
+use super::shared::follower_id;
 use crate::decisions;
 use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
 use crate::error::describe_api;
@@ -18,7 +18,7 @@ use crate::methods::{read_error, round, write_error, Ctx, Def};
 
 pub fn def<'a>() -> Def<'a> {
     Def {
-        id: super::UNFOLLOW,
+        id: super::shared::UNFOLLOW,
         words: "unfollow: make the follower writable",
         effect: Effect::Writes,
         skip: |_| None,
@@ -42,7 +42,7 @@ pub fn def<'a>() -> Def<'a> {
 
 pub fn wait_writable<'a>() -> Def<'a> {
     Def {
-        id: super::WAIT_WRITABLE,
+        id: super::shared::WAIT_WRITABLE,
         words: "wait until the unfollowed database is writable",
         effect: Effect::Waits,
         skip: |_| None,

@@ -6,7 +6,7 @@
 //!
 //! Undo: change the plan back. Before the swap that cancels what Heroku
 //! scheduled (expected, not verified against Heroku); after it, nothing
-//! can (see [`super::SWAPPED`]), and rollback is refused before it gets
+//! can (see [`super::shared::SWAPPED`]), and rollback is refused before it gets
 //! here.
 
 use std::time::Instant;
@@ -30,7 +30,7 @@ pub struct PlanChange {
 
 pub fn def<'a>() -> Def<'a> {
     Def {
-        id: super::CHANGE_PLAN,
+        id: super::shared::CHANGE_PLAN,
         words: "change the add-on's plan (addons:upgrade)",
         effect: Effect::Writes,
         skip: |_| None,
@@ -48,11 +48,11 @@ pub fn def<'a>() -> Def<'a> {
 
 pub fn wait<'a>() -> Def<'a> {
     Def {
-        id: super::WAIT_PLAN,
+        id: super::shared::WAIT_PLAN,
         words: "wait until the Essential plan change is done",
         effect: Effect::Waits,
         skip: |j| {
-            (!super::in_place_essential(j)).then(|| {
+            (!super::shared::in_place_essential(j)).then(|| {
                 "from Standard up, Heroku replaces the database in a maintenance".to_string()
             })
         },
@@ -179,7 +179,7 @@ fn wait_for_plan(
 fn change_back(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, StepError> {
     let j = io.journal().clone();
     let f = facts(&j)?;
-    if !super::in_place_essential(&j) {
+    if !super::shared::in_place_essential(&j) {
         // The swap may have been run by Heroku itself (at the maintenance's
         // required-by date): then there is no old server to go back to.
         if let Ok(m) = ctx.client.maintenance(&f.source.id) {
@@ -198,7 +198,7 @@ fn change_back(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Undone, St
             .change_plan(&j.app, &f.source.id, &f.source.plan)
             .map_err(|e| write_error(&e))?;
     }
-    if super::in_place_essential(&j) {
+    if super::shared::in_place_essential(&j) {
         wait_for_plan(ctx, io, &j, &f.source.plan)?;
         return Ok(Undone::Done(format!(
             "{} is on {} again",

@@ -18,10 +18,11 @@
 //! Heroku: METHODS notes in the README).
 
 pub mod change_plan;
+pub mod shared;
 pub mod status;
 pub mod swap;
 
-use crate::engine::{NoReturn, Plan};
+use crate::engine::Plan;
 use crate::journal::Journal;
 use crate::methods::answers::Answers;
 use crate::methods::judge::{drain, essential_tier, placement, tier, MethodOption, Source};
@@ -29,6 +30,7 @@ use crate::methods::method::{Method, Target};
 use crate::methods::outputs::id;
 use crate::methods::steps::{maintenance, rebind, scale};
 use crate::methods::{preflight, Ctx, Def};
+pub use shared::*;
 
 /// The method's name (journaled, `--method upgrade`).
 const NAME: &str = "upgrade";
@@ -129,33 +131,6 @@ fn judge(s: &Source, to: &str) -> MethodOption {
         downtime_estimate_s: Some(drain(s) + UPGRADE_SWAP_S),
         before_downtime: Some("Heroku prepares the replacement (up to several hours)".into()),
     }
-}
-
-pub const CHANGE_PLAN: &str = "change-plan";
-pub const WAIT_PLAN: &str = "wait-plan";
-pub const WAIT_READY: &str = "wait-ready";
-pub const RUN_MAINTENANCE: &str = "run-maintenance";
-pub const WAIT_MAINTENANCE: &str = "wait-maintenance";
-
-/// Once Heroku's maintenance has swapped the primary, the old server is
-/// gone.
-pub const SWAPPED: NoReturn = NoReturn {
-    why: "has had its database replaced by Heroku (the plan change's maintenance ran): the \
-          old server is gone, so there is nothing to roll back to. `pgmigrate resume` finishes \
-          the run; a plan change back is a new `pgmigrate run --to <the old plan>`",
-    force_allows: false,
-};
-
-/// Whether the run changes an Essential plan in place (no window).
-pub fn in_place_essential(j: &Journal) -> bool {
-    j.facts
-        .as_ref()
-        .is_some_and(|f| essential_tier(&f.source.plan))
-}
-
-fn essential_skip(j: &Journal) -> Option<String> {
-    in_place_essential(j)
-        .then(|| "an Essential plan changes in place: the app is not taken down".to_string())
 }
 
 /// A shared step, skipped for an Essential plan change.

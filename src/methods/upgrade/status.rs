@@ -5,10 +5,10 @@
 use crate::engine::{Plan, StepState};
 use crate::journal::Journal;
 use crate::methods::answers::{self, answer, Answer, Answers};
-use crate::methods::upgrade::swap::Seen;
-use crate::methods::upgrade::{
+use crate::methods::upgrade::shared::{
     in_place_essential, CHANGE_PLAN, RUN_MAINTENANCE, WAIT_MAINTENANCE, WAIT_PLAN, WAIT_READY,
 };
+use crate::methods::upgrade::swap::Seen;
 use crate::methods::Ctx;
 
 pub fn answers<'a>(plan: &Plan<Ctx<'a>, Journal>, j: &Journal) -> Answers {

@@ -52,13 +52,13 @@ pub struct Swapped {
 }
 
 fn essential_skip(j: &Journal) -> Option<String> {
-    super::in_place_essential(j)
+    super::shared::in_place_essential(j)
         .then(|| "an Essential plan changes in place, without a maintenance".to_string())
 }
 
 pub fn wait_ready<'a>() -> Def<'a> {
     Def {
-        id: super::WAIT_READY,
+        id: super::shared::WAIT_READY,
         words: "wait until Heroku has prepared the replacement (the app runs)",
         effect: Effect::Waits,
         skip: essential_skip,
@@ -72,13 +72,13 @@ pub fn wait_ready<'a>() -> Def<'a> {
 
 pub fn run<'a>() -> Def<'a> {
     Def {
-        id: super::RUN_MAINTENANCE,
+        id: super::shared::RUN_MAINTENANCE,
         words: "run the maintenance: Heroku swaps in the new database",
         effect: Effect::Writes,
         skip: |j| {
             essential_skip(j).or_else(|| {
                 j.log
-                    .output::<Seen>(super::WAIT_READY)
+                    .output::<Seen>(super::shared::WAIT_READY)
                     .filter(|s| s.swapped_by_heroku)
                     .map(|_| "Heroku ran the maintenance itself".to_string())
             })
@@ -86,14 +86,14 @@ pub fn run<'a>() -> Def<'a> {
         forward: Forward::Write(prepare_run),
         reconcile: Some(reconcile_run),
         undo: Undo::Nothing,
-        no_return: Some(super::SWAPPED),
+        no_return: Some(super::shared::SWAPPED),
         sets: &[],
     }
 }
 
 pub fn wait_done<'a>() -> Def<'a> {
     Def {
-        id: super::WAIT_MAINTENANCE,
+        id: super::shared::WAIT_MAINTENANCE,
         words: "wait until the maintenance has completed",
         effect: Effect::Waits,
         skip: essential_skip,
@@ -115,7 +115,7 @@ fn maintenance(ctx: &Ctx<'_>, j: &Journal) -> Result<Maintenance, StepError> {
 fn ready(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
     let j = io.journal().clone();
     let app = j.app.clone();
-    let mut seen: Seen = j.log.output(super::WAIT_READY).unwrap_or_default();
+    let mut seen: Seen = j.log.output(super::shared::WAIT_READY).unwrap_or_default();
     let start = Instant::now();
     loop {
         let m = maintenance(ctx, &j)?;
@@ -216,7 +216,10 @@ fn completed(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepEr
     let j = io.journal().clone();
     let app = j.app.clone();
     let f = facts(&j)?.clone();
-    let mut seen: Seen = j.log.output(super::WAIT_MAINTENANCE).unwrap_or_default();
+    let mut seen: Seen = j
+        .log
+        .output(super::shared::WAIT_MAINTENANCE)
+        .unwrap_or_default();
     let start = Instant::now();
     loop {
         let m = maintenance(ctx, &j)?;
