@@ -419,3 +419,80 @@ impl<C, J> Plan<C, J> {
         v
     }
 }
+
+/// The common shapes of a step (as steno's `new_action` and
+/// `new_action_noop_undo`): a read or a wait, which changes nothing and
+/// has nothing to reconcile or undo, and a write with its reconciliation
+/// and its undo. The rest is set with the builders below.
+impl<C, J> StepDef<C, J> {
+    fn plain(
+        id: &'static str,
+        words: &'static str,
+        effect: Effect,
+        forward: Forward<C, J>,
+    ) -> Self {
+        StepDef {
+            id,
+            words,
+            effect,
+            skip: |_| None,
+            forward,
+            reconcile: None,
+            undo: Undo::Nothing,
+            no_return: None,
+            sets: &[],
+        }
+    }
+
+    /// A step that reads once and changes nothing.
+    pub fn read(
+        id: &'static str,
+        words: &'static str,
+        run: fn(&mut C, &mut Io<'_, J>) -> Result<Done, StepError>,
+    ) -> Self {
+        StepDef::plain(id, words, Effect::Reads, Forward::Run(run))
+    }
+
+    /// A step that waits (looks again and again) and changes nothing.
+    pub fn wait(
+        id: &'static str,
+        words: &'static str,
+        run: fn(&mut C, &mut Io<'_, J>) -> Result<Done, StepError>,
+    ) -> Self {
+        StepDef::plain(id, words, Effect::Waits, Forward::Run(run))
+    }
+
+    /// A step that sends one request: `prepare` decides it, `reconcile`
+    /// settles a lost answer, `undo` compensates.
+    pub fn write(
+        id: &'static str,
+        words: &'static str,
+        prepare: Prepare<C, J>,
+        reconcile: Reconcile<C, J>,
+        undo: Undo<C, J>,
+    ) -> Self {
+        StepDef {
+            reconcile: Some(reconcile),
+            undo,
+            ..StepDef::plain(id, words, Effect::Writes, Forward::Write(prepare))
+        }
+    }
+
+    /// Skipped when `why` says so.
+    pub fn skipped_when(mut self, why: fn(&J) -> Option<String>) -> Self {
+        self.skip = why;
+        self
+    }
+
+    /// What it changes about the app (see [`StepDef::sets`]).
+    pub fn setting(mut self, sets: &'static [(&'static str, &'static str)]) -> Self {
+        self.sets = sets;
+        self
+    }
+
+    /// A point of no return once it has acted.
+    pub fn past_no_return(mut self, no_return: NoReturn) -> Self {
+        self.no_return = Some(no_return);
+        self
+    }
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::decisions;
-use crate::engine::{Done, Effect, Forward, Undo};
+use crate::engine::Done;
 use crate::error::{describe_api, Error};
 use crate::heroku::types::{POOL_ATTACHMENT, POOL_NAMESPACE};
 use crate::heroku::{ApiError, Client};
@@ -18,17 +18,11 @@ use crate::secrets::fingerprint;
 /// The plan's first step: done when the journal is written (preflight runs
 /// before it), so it never runs from a journal.
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: id::PREFLIGHT,
-        words: "check the app, the source database and the plan",
-        effect: Effect::Reads,
-        skip: |_| None,
-        forward: Forward::Run(|_, _| Ok(Done::words("preflight passed"))),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::read(
+        id::PREFLIGHT,
+        "check the app, the source database and the plan",
+        |_, _| Ok(Done::words("preflight passed")),
+    )
 }
 
 /// Everything preflight reads, gathered before anything changes.

@@ -71,6 +71,37 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_that_breaks_a_rule_is_told() {
+        let mut plan = all().next().unwrap().plan();
+        assert!(plan.problems().is_empty());
+        let write = plan.steps.iter().position(|s| s.has_side_effect()).unwrap();
+        plan.steps[write].reconcile = None;
+        plan.steps[write].undo = crate::engine::Undo::Nothing;
+        let read = plan
+            .steps
+            .iter()
+            .position(|s| !s.has_side_effect())
+            .unwrap();
+        plan.steps[read].no_return = Some(crate::engine::NoReturn {
+            why: "",
+            force_allows: true,
+        });
+        let dup = plan.steps[0].id;
+        plan.steps[1].id = dup;
+        plan.window = (plan.window.1, plan.window.0);
+        let problems = plan.problems().join("\n");
+        for expected in [
+            "without a reconciliation",
+            "without an undo",
+            "writes nothing",
+            "not unique",
+            "the window",
+        ] {
+            assert!(problems.contains(expected), "{expected}: {problems}");
+        }
+    }
+
+    #[test]
     fn names_and_ranks_are_unique() {
         for m in all() {
             assert_eq!(all().filter(|o| o.name() == m.name()).count(), 1);

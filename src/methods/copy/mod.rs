@@ -158,32 +158,6 @@ mod tests {
     }
 
     #[test]
-    fn every_write_can_be_reconciled_and_every_id_is_unique() {
-        let p = plan();
-        for s in &p.steps {
-            assert_eq!(
-                s.has_side_effect(),
-                s.reconcile.is_some(),
-                "{}: a write needs a reconciliation, a wait has none",
-                s.id
-            );
-            assert_eq!(p.steps.iter().filter(|o| o.id == s.id).count(), 1);
-        }
-        assert!(p.in_window(WAIT_COPY) && !p.in_window(id::WAIT_TARGET));
-    }
-    #[test]
-    fn every_side_effect_has_an_undo_and_every_read_none() {
-        for s in plan().steps {
-            assert_eq!(
-                s.has_side_effect(),
-                !matches!(s.undo, crate::engine::Undo::Nothing),
-                "{}",
-                s.id
-            );
-        }
-    }
-
-    #[test]
     fn the_window_is_maintenance_on_to_off() {
         let p = plan();
         let inside: Vec<_> = p.steps.iter().filter(|s| p.in_window(s.id)).collect();

@@ -2,7 +2,7 @@
 //! answer is reconciled from the app's transfer list. Undo: cancel the
 //! transfer if it still runs.
 
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::CreateTransfer;
 use crate::journal::Journal;
 use crate::methods::copy::shared::{transfer, TransferRecord, START_COPY};
@@ -10,21 +10,17 @@ use crate::methods::{facts, outputs, read_error, write_error, Ctx, Def};
 use crate::secrets::fingerprint;
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: START_COPY,
-        words: "start the transfer to the target",
-        effect: Effect::Writes,
-        skip: |_| None,
-        forward: Forward::Write(prepare),
-        reconcile: Some(reconcile),
-        undo: Undo::Compensate {
+    Def::write(
+        START_COPY,
+        "start the transfer to the target",
+        prepare,
+        reconcile,
+        Undo::Compensate {
             words: "cancel the transfer if it still runs",
             polls: false,
             run: cancel,
         },
-        no_return: None,
-        sets: &[],
-    }
+    )
 }
 
 fn prepare<'a>(

@@ -3,23 +3,14 @@
 //! succeeded even when pg_restore skipped errors.
 
 use crate::compare::VerifyMode;
-use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
+use crate::engine::{Done, Io, StepError};
 use crate::journal::Journal;
 use crate::methods::copy::shared::VERIFY;
 use crate::methods::{Ctx, Def};
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: VERIFY,
-        words: "compare the new database with the old one",
-        effect: Effect::Reads,
-        skip: |j| (j.options.verify == VerifyMode::None).then(|| "--verify none".into()),
-        forward: Forward::Run(run),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::read(VERIFY, "compare the new database with the old one", run)
+        .skipped_when(|j| (j.options.verify == VerifyMode::None).then(|| "--verify none".into()))
 }
 
 fn run(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {

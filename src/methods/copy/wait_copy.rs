@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::decisions::{self, CopyVerdict, StallWatch};
-use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
+use crate::engine::{Done, Io, StepError};
 use crate::error::describe_api;
 use crate::heroku::types::Transfer;
 use crate::journal::Journal;
@@ -18,17 +18,7 @@ use crate::methods::copy::shared::{TransferRecord, START_COPY, WAIT_COPY};
 use crate::methods::{human_bytes, read_error, round, Ctx, Def, Progress};
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: WAIT_COPY,
-        words: "copy the data",
-        effect: Effect::Waits,
-        skip: |_| None,
-        forward: Forward::Run(wait),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(WAIT_COPY, "copy the data", wait)
 }
 
 fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::shared::follower_id;
 use crate::decisions;
-use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
+use crate::engine::{Done, Io, StepError};
 use crate::heroku::types::DatabaseInfo;
 use crate::journal::Journal;
 use crate::methods::{read_error, round, Ctx, Def};
@@ -35,31 +35,19 @@ pub struct Lag {
 }
 
 pub fn running<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::CATCH_UP,
-        words: "wait until the follower has caught up (the app runs)",
-        effect: Effect::Waits,
-        skip: |_| None,
-        forward: Forward::Run(|ctx, io| wait(ctx, io, false)),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(
+        super::shared::CATCH_UP,
+        "wait until the follower has caught up (the app runs)",
+        |ctx, io| wait(ctx, io, false),
+    )
 }
 
 pub fn last<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::FINAL_CATCH_UP,
-        words: "wait until the follower has replayed every commit",
-        effect: Effect::Waits,
-        skip: |_| None,
-        forward: Forward::Run(|ctx, io| wait(ctx, io, true)),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(
+        super::shared::FINAL_CATCH_UP,
+        "wait until the follower has replayed every commit",
+        |ctx, io| wait(ctx, io, true),
+    )
 }
 
 /// Reads in a row without any lag figure after which the wait goes on

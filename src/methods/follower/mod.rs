@@ -172,22 +172,6 @@ pub fn plan<'a>() -> Plan<Ctx<'a>, Journal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Undo;
-
-    #[test]
-    fn every_write_is_reconciled_and_undone() {
-        let p = plan();
-        for s in &p.steps {
-            assert_eq!(s.has_side_effect(), s.reconcile.is_some(), "{}", s.id);
-            assert_eq!(
-                s.has_side_effect(),
-                !matches!(s.undo, Undo::Nothing),
-                "{}",
-                s.id
-            );
-            assert_eq!(p.steps.iter().filter(|o| o.id == s.id).count(), 1);
-        }
-    }
 
     #[test]
     fn the_follower_catches_up_outside_the_window_and_unfollows_inside() {

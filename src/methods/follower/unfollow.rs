@@ -14,6 +14,7 @@ use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone}
 use crate::error::describe_api;
 use crate::heroku::ApiError;
 use crate::journal::Journal;
+use crate::methods::steps::wait_status::{availability, Availability};
 use crate::methods::{read_error, round, write_error, Ctx, Def};
 
 pub fn def<'a>() -> Def<'a> {
@@ -41,17 +42,11 @@ pub fn def<'a>() -> Def<'a> {
 }
 
 pub fn wait_writable<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::WAIT_WRITABLE,
-        words: "wait until the unfollowed database is writable",
-        effect: Effect::Waits,
-        skip: |_| None,
-        forward: Forward::Run(wait),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(
+        super::shared::WAIT_WRITABLE,
+        "wait until the unfollowed database is writable",
+        wait,
+    )
 }
 
 fn prepare<'a>(
@@ -117,17 +112,9 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
         } else {
             // Heroku does not say whether it is in recovery: ask the Data
             // API whether it is available.
-            match ctx.client.wait_status(&id) {
-                Ok(w) if w.error => {
-                    return Err(StepError::Definite(format!(
-                        "the unfollowed database reports an error: {}",
-                        w.message
-                    )))
-                }
-                Ok(w) if w.waiting => Some("the database to be available"),
-                Ok(_) => None,
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(read_error(&e)),
+            match availability(ctx, &id, "the unfollowed database")? {
+                Availability::Waiting(_) => Some("the database to be available"),
+                Availability::Ready | Availability::Unknown => None,
             }
         };
         let Some(what) = waiting_for else {

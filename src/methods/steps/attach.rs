@@ -2,7 +2,7 @@
 //! DATABASE (and DATABASE_CONNECTION_POOL in its namespace) in place of the
 //! old one, as `heroku pg:promote` does. Undo: attach the old one again.
 
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::{CreateAttachment, POOL_NAMESPACE};
 use crate::journal::Journal;
 use crate::methods::aspects;
@@ -10,17 +10,15 @@ use crate::methods::outputs::{self, id};
 use crate::methods::{facts, read_error, write_error, Ctx, Def};
 
 pub fn promote<'a>() -> Def<'a> {
-    Def {
-        id: id::PROMOTE_TARGET,
-        words: "attach the target as DATABASE",
-        effect: Effect::Writes,
-        skip: |_| None,
-        forward: Forward::Write(|ctx, io| {
+    Def::write(
+        id::PROMOTE_TARGET,
+        "attach the target as DATABASE",
+        |ctx, io| {
             super::writers::guard(ctx, io.journal(), None)?;
             prepare_promote(ctx, io)
-        }),
-        reconcile: Some(|ctx, j| reconcile(ctx, j, &j.options.from_attachment, None)),
-        undo: Undo::Compensate {
+        },
+        |ctx, j| reconcile(ctx, j, &j.options.from_attachment, None),
+        Undo::Compensate {
             words: "attach the old database as DATABASE again",
             polls: false,
             run: |ctx, io| {
@@ -28,9 +26,8 @@ pub fn promote<'a>() -> Def<'a> {
                 reattach_source(ctx, io, &name, None)
             },
         },
-        no_return: None,
-        sets: &[aspects::ON_TARGET],
-    }
+    )
+    .setting(&[aspects::ON_TARGET])
 }
 
 /// The request of `promote-target`, once its checks passed.
@@ -43,22 +40,15 @@ pub fn prepare_promote<'a>(
 }
 
 pub fn repoint_pool<'a>() -> Def<'a> {
-    Def {
-        id: id::REPOINT_POOL,
-        words: "re-point DATABASE_CONNECTION_POOL",
-        effect: Effect::Writes,
-        skip: |j| {
-            j.facts
-                .as_ref()
-                .filter(|f| f.pool.is_none())
-                .map(|_| "the app has no connection pooler".into())
-        },
-        forward: Forward::Write(|ctx, io| {
+    Def::write(
+        id::REPOINT_POOL,
+        "re-point DATABASE_CONNECTION_POOL",
+        |ctx, io| {
             let name = pool_name(io.journal());
             prepare(ctx, io, name, Some(POOL_NAMESPACE))
-        }),
-        reconcile: Some(|ctx, j| reconcile(ctx, j, &pool_name(j), Some(POOL_NAMESPACE))),
-        undo: Undo::Compensate {
+        },
+        |ctx, j| reconcile(ctx, j, &pool_name(j), Some(POOL_NAMESPACE)),
+        Undo::Compensate {
             words: "point DATABASE_CONNECTION_POOL at the old database",
             polls: false,
             run: |ctx, io| {
@@ -66,9 +56,13 @@ pub fn repoint_pool<'a>() -> Def<'a> {
                 reattach_source(ctx, io, &name, Some(POOL_NAMESPACE))
             },
         },
-        no_return: None,
-        sets: &[],
-    }
+    )
+    .skipped_when(|j| {
+        j.facts
+            .as_ref()
+            .filter(|f| f.pool.is_none())
+            .map(|_| "the app has no connection pooler".into())
+    })
 }
 
 fn pool_name(j: &Journal) -> String {

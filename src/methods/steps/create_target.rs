@@ -4,7 +4,7 @@
 //! `create-follower` is the same request with `config.follow`: the new
 //! add-on follows the source (`heroku addons:create PLAN -- --follow X`).
 
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Forward, Io, Request, StepError, Undo, Undone};
 use crate::error::describe_api;
 use crate::heroku::types::{AttachmentName, CreateAddon};
 use crate::heroku::ApiError;
@@ -13,21 +13,17 @@ use crate::methods::outputs::{id, CreatedAddon};
 use crate::methods::{read_error, write_error, Ctx, Def};
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: id::CREATE_TARGET,
-        words: "create the target add-on",
-        effect: Effect::Writes,
-        skip: |_| None,
-        forward: Forward::Write(prepare),
-        reconcile: Some(reconcile),
-        undo: Undo::Compensate {
+    Def::write(
+        id::CREATE_TARGET,
+        "create the target add-on",
+        prepare,
+        reconcile,
+        Undo::Compensate {
             words: "destroy the target add-on",
             polls: false,
             run: destroy,
         },
-        no_return: None,
-        sets: &[],
-    }
+    )
 }
 
 /// `create-follower`: the new add-on, following the source.

@@ -1,7 +1,7 @@
 //! `maintenance-on` and `maintenance-off`: the ends of the maintenance
 //! window. Each records when it happened; each undo switches back.
 
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Io, Request, StepError, Undo, Undone};
 use crate::journal::Journal;
 use crate::methods::aspects;
 use crate::methods::outputs::{id, Switched};
@@ -10,41 +10,37 @@ use crate::methods::steps::scale::refuse_one_offs;
 use crate::methods::{on_off, read_error, write_error, Ctx, Def};
 
 pub fn on<'a>() -> Def<'a> {
-    Def {
-        id: id::MAINTENANCE_ON,
-        words: "turn maintenance mode on",
-        effect: Effect::Writes,
-        skip: |j| was_on(j).then(|| "maintenance was already on".into()),
-        forward: Forward::Write(prepare_on),
-        reconcile: Some(|ctx, j| reconcile(ctx, j, true)),
-        undo: Undo::Compensate {
+    Def::write(
+        id::MAINTENANCE_ON,
+        "turn maintenance mode on",
+        prepare_on,
+        |ctx, j| reconcile(ctx, j, true),
+        Undo::Compensate {
             words: "turn maintenance mode off",
             polls: false,
             run: |ctx, io| switch_back(ctx, io, false),
         },
-        no_return: None,
-        sets: &[aspects::MAINTENANCE_ON],
-    }
+    )
+    .skipped_when(|j| was_on(j).then(|| "maintenance was already on".into()))
+    .setting(&[aspects::MAINTENANCE_ON])
 }
 
 /// `no_return`: set by the method (the copy's maintenance-off is a point
 /// past which the app has run on the new database).
 pub fn off<'a>() -> Def<'a> {
-    Def {
-        id: id::MAINTENANCE_OFF,
-        words: "turn maintenance mode off",
-        effect: Effect::Writes,
-        skip: |j| was_on(j).then(|| "maintenance was on before the run, so it stays on".into()),
-        forward: Forward::Write(|ctx, io| Ok(switch(ctx, io.journal(), false))),
-        reconcile: Some(|ctx, j| reconcile(ctx, j, false)),
-        undo: Undo::Compensate {
+    Def::write(
+        id::MAINTENANCE_OFF,
+        "turn maintenance mode off",
+        |ctx, io| Ok(switch(ctx, io.journal(), false)),
+        |ctx, j| reconcile(ctx, j, false),
+        Undo::Compensate {
             words: "turn maintenance mode on",
             polls: false,
             run: |ctx, io| switch_back(ctx, io, true),
         },
-        no_return: None,
-        sets: &[aspects::MAINTENANCE_OFF],
-    }
+    )
+    .skipped_when(|j| was_on(j).then(|| "maintenance was on before the run, so it stays on".into()))
+    .setting(&[aspects::MAINTENANCE_OFF])
 }
 
 fn was_on(j: &Journal) -> bool {

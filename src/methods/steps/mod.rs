@@ -9,6 +9,7 @@ pub mod others;
 pub mod rebind;
 pub mod releases;
 pub mod scale;
+pub mod wait_status;
 pub mod wait_target;
 pub mod writers;
 

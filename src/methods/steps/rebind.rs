@@ -3,33 +3,30 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Io, Request, StepError, Undo, Undone};
 use crate::journal::Journal;
 use crate::methods::outputs::id;
 use crate::methods::{facts, read_error, write_error, Ctx, Def};
 use crate::secrets::fingerprint;
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: id::REBIND_CONFIG,
-        words: "rebind config vars that held the old URL",
-        effect: Effect::Writes,
-        skip: |j| {
-            j.facts
-                .as_ref()
-                .filter(|f| f.rebind_vars.is_empty())
-                .map(|_| "no other config var holds the old URL".into())
-        },
-        forward: Forward::Write(prepare),
-        reconcile: Some(reconcile),
-        undo: Undo::Compensate {
+    Def::write(
+        id::REBIND_CONFIG,
+        "rebind config vars that held the old URL",
+        prepare,
+        reconcile,
+        Undo::Compensate {
             words: "set the rebound config vars to the old URL",
             polls: false,
             run: restore,
         },
-        no_return: None,
-        sets: &[],
-    }
+    )
+    .skipped_when(|j| {
+        j.facts
+            .as_ref()
+            .filter(|f| f.rebind_vars.is_empty())
+            .map(|_| "no other config var holds the old URL".into())
+    })
 }
 
 fn prepare<'a>(

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use crate::decisions::{self, ReleaseVerdict};
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Io, Request, StepError, Undo, Undone};
 use crate::heroku::types::Dyno;
 use crate::journal::Journal;
 use crate::methods::aspects;
@@ -40,55 +40,41 @@ fn no_dynos(j: &Journal) -> Option<String> {
 }
 
 pub fn down<'a>() -> Def<'a> {
-    Def {
-        id: id::SCALE_DOWN,
-        words: "scale every process type to zero",
-        effect: Effect::Writes,
-        skip: no_dynos,
-        forward: Forward::Write(prepare_down),
-        reconcile: Some(reconcile_down),
-        undo: Undo::Compensate {
+    Def::write(
+        id::SCALE_DOWN,
+        "scale every process type to zero",
+        prepare_down,
+        reconcile_down,
+        Undo::Compensate {
             words: "scale back to the original formation",
             polls: false,
             run: restore,
         },
-        no_return: None,
-        sets: &[aspects::AT_ZERO],
-    }
+    )
+    .skipped_when(no_dynos)
+    .setting(&[aspects::AT_ZERO])
 }
 
 pub fn wait<'a>() -> Def<'a> {
-    Def {
-        id: id::WAIT_DYNOS,
-        words: "wait until the dynos are gone",
-        effect: Effect::Waits,
-        skip: no_dynos,
-        forward: Forward::Run(wait_dynos),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(id::WAIT_DYNOS, "wait until the dynos are gone", wait_dynos).skipped_when(no_dynos)
 }
 
 /// `no_return`: set by the method (after the cut-over, scaling up means
 /// the app has run on the new database).
 pub fn up<'a>() -> Def<'a> {
-    Def {
-        id: id::SCALE_UP,
-        words: "scale back to the original formation",
-        effect: Effect::Writes,
-        skip: no_dynos,
-        forward: Forward::Write(prepare_up),
-        reconcile: Some(reconcile_up),
-        undo: Undo::Compensate {
+    Def::write(
+        id::SCALE_UP,
+        "scale back to the original formation",
+        prepare_up,
+        reconcile_up,
+        Undo::Compensate {
             words: "scale to zero and wait for the dynos to be gone",
             polls: true,
             run: to_zero,
         },
-        no_return: None,
-        sets: &[aspects::AS_RECORDED],
-    }
+    )
+    .skipped_when(no_dynos)
+    .setting(&[aspects::AS_RECORDED])
 }
 
 pub fn prepare_down<'a>(

@@ -5,26 +5,21 @@
 use std::time::Instant;
 
 use crate::decisions;
-use crate::engine::{Done, Effect, Forward, Io, StepError, Undo};
+use crate::engine::{Done, Io, StepError};
 use crate::journal::Journal;
 use crate::methods::outputs::{self, id, Provisioned};
+use crate::methods::steps::wait_status::{availability, Availability};
 use crate::methods::{read_error, round, Ctx, Def};
 use crate::secrets::fingerprint;
 
 pub use crate::methods::context::WAIT_STATUS_404_FOR;
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: id::WAIT_TARGET,
-        words: "wait until the target is provisioned",
-        effect: Effect::Waits,
-        skip: |_| None,
-        forward: Forward::Run(wait),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(
+        id::WAIT_TARGET,
+        "wait until the target is provisioned",
+        wait,
+    )
 }
 
 fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> {
@@ -55,20 +50,17 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
             // its wait_status (Data API) disagree for a while after
             // creation, either way. No state at all: wait_status alone
             // decides.
-            Some("provisioned") | None => match ctx.client.wait_status(&id) {
-                Ok(w) if w.error => {
-                    return Err(StepError::Definite(format!(
-                        "the target database reports an error while provisioning: {}",
-                        w.message
-                    )))
-                }
-                Ok(w) if !w.waiting => break,
-                Ok(w) if w.message.is_empty() => "the database to be available".to_string(),
-                Ok(w) => format!("the database: {}", w.message),
-                Err(e) if e.is_not_found() => {
-                    let since = *first_404.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= ctx.settings.wait_status_404_for {
-                        return Err(StepError::Definite(format!(
+            Some("provisioned") | None => {
+                match availability(ctx, &id, "the target database, provisioning,")? {
+                    Availability::Ready => break,
+                    Availability::Waiting(m) if m.is_empty() => {
+                        "the database to be available".to_string()
+                    }
+                    Availability::Waiting(m) => format!("the database: {m}"),
+                    Availability::Unknown => {
+                        let since = *first_404.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= ctx.settings.wait_status_404_for {
+                            return Err(StepError::Definite(format!(
                             "the Data API still does not know the target database {name} after \
                              {} (its wait_status answers 404; `heroku pg:wait` gives up after \
                              as long). The app is untouched: maintenance is off and no dyno was \
@@ -78,11 +70,11 @@ fn wait(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepError> 
                             humantime::format_duration(ctx.settings.wait_status_404_for),
                             name = addon.name,
                         )));
+                        }
+                        "the Data API to know the new database".to_string()
                     }
-                    "the Data API to know the new database".to_string()
                 }
-                Err(e) => return Err(read_error(&e)),
-            },
+            }
             Some(state) => format!("the add-on, {state}"),
         };
         let elapsed = start.elapsed();

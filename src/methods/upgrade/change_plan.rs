@@ -14,11 +14,12 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::decisions;
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo, Undone};
+use crate::engine::{Done, Io, Request, StepError, Undo, Undone};
 use crate::error::describe_api;
 use crate::heroku::ApiError;
 use crate::journal::Journal;
 use crate::methods::aspects;
+use crate::methods::steps::wait_status::{availability, Availability};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
 
 /// `change-plan`: the plans before and after.
@@ -29,43 +30,34 @@ pub struct PlanChange {
 }
 
 pub fn def<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::CHANGE_PLAN,
-        words: "change the add-on's plan (addons:upgrade)",
-        effect: Effect::Writes,
-        skip: |_| None,
-        forward: Forward::Write(prepare),
-        reconcile: Some(reconcile),
-        undo: Undo::Compensate {
+    Def::write(
+        super::shared::CHANGE_PLAN,
+        "change the add-on's plan (addons:upgrade)",
+        prepare,
+        reconcile,
+        Undo::Compensate {
             words: "change the plan back",
             polls: true,
             run: change_back,
         },
-        no_return: None,
-        sets: &[aspects::PLAN_CHANGED],
-    }
+    )
+    .setting(&[aspects::PLAN_CHANGED])
 }
 
 pub fn wait<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::WAIT_PLAN,
-        words: "wait until the Essential plan change is done",
-        effect: Effect::Waits,
-        skip: |j| {
-            (!super::shared::in_place_essential(j)).then(|| {
-                "from Standard up, Heroku replaces the database in a maintenance".to_string()
-            })
-        },
-        forward: Forward::Run(|ctx, io| {
+    Def::wait(
+        super::shared::WAIT_PLAN,
+        "wait until the Essential plan change is done",
+        |ctx, io| {
             let j = io.journal().clone();
             let plan = j.options.to_plan.clone();
             wait_for_plan(ctx, io, &j, &plan)
-        }),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+        },
+    )
+    .skipped_when(|j| {
+        (!super::shared::in_place_essential(j))
+            .then(|| "from Standard up, Heroku replaces the database in a maintenance".to_string())
+    })
 }
 
 fn prepare<'a>(
@@ -145,21 +137,20 @@ fn wait_for_plan(
                 addon.plan_name().unwrap_or("no plan")
             )
         } else {
-            match ctx.client.wait_status(&f.source.id) {
-                Ok(w) if w.error => {
+            match availability(ctx, &f.source.id, "the database changing plan")? {
+                Availability::Waiting(message) => format!("the database: {message}"),
+                Availability::Unknown => {
                     return Err(StepError::Definite(format!(
-                        "the database reports an error while changing plan: {}",
-                        w.message
+                        "the Data API does not know {} (its wait_status answers 404)",
+                        f.source.name
                     )))
                 }
-                Ok(w) if w.waiting => format!("the database: {}", w.message),
-                Ok(_) => {
+                Availability::Ready => {
                     return Ok(Done::words(format!(
                         "the add-on is on {plan} after {}",
                         humantime::format_duration(round(start.elapsed()))
                     )))
                 }
-                Err(e) => return Err(read_error(&e)),
             }
         };
         let elapsed = start.elapsed();

@@ -12,10 +12,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::decisions;
-use crate::engine::{Done, Effect, Forward, Io, Request, StepError, Undo};
+use crate::engine::{Done, Io, Request, StepError, Undo};
 use crate::error::describe_api;
 use crate::heroku::types::Maintenance;
 use crate::journal::Journal;
+use crate::methods::steps::wait_status::{availability, Availability};
 use crate::methods::{facts, read_error, round, write_error, Ctx, Def};
 use crate::secrets::fingerprint;
 
@@ -57,52 +58,40 @@ fn essential_skip(j: &Journal) -> Option<String> {
 }
 
 pub fn wait_ready<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::WAIT_READY,
-        words: "wait until Heroku has prepared the replacement (the app runs)",
-        effect: Effect::Waits,
-        skip: essential_skip,
-        forward: Forward::Run(ready),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(
+        super::shared::WAIT_READY,
+        "wait until Heroku has prepared the replacement (the app runs)",
+        ready,
+    )
+    .skipped_when(essential_skip)
 }
 
 pub fn run<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::RUN_MAINTENANCE,
-        words: "run the maintenance: Heroku swaps in the new database",
-        effect: Effect::Writes,
-        skip: |j| {
-            essential_skip(j).or_else(|| {
-                j.log
-                    .output::<Seen>(super::shared::WAIT_READY)
-                    .filter(|s| s.swapped_by_heroku)
-                    .map(|_| "Heroku ran the maintenance itself".to_string())
-            })
-        },
-        forward: Forward::Write(prepare_run),
-        reconcile: Some(reconcile_run),
-        undo: Undo::Nothing,
-        no_return: Some(super::shared::SWAPPED),
-        sets: &[],
-    }
+    Def::write(
+        super::shared::RUN_MAINTENANCE,
+        "run the maintenance: Heroku swaps in the new database",
+        prepare_run,
+        reconcile_run,
+        Undo::Nothing,
+    )
+    .skipped_when(|j| {
+        essential_skip(j).or_else(|| {
+            j.log
+                .output::<Seen>(super::shared::WAIT_READY)
+                .filter(|s| s.swapped_by_heroku)
+                .map(|_| "Heroku ran the maintenance itself".to_string())
+        })
+    })
+    .past_no_return(super::shared::SWAPPED)
 }
 
 pub fn wait_done<'a>() -> Def<'a> {
-    Def {
-        id: super::shared::WAIT_MAINTENANCE,
-        words: "wait until the maintenance has completed",
-        effect: Effect::Waits,
-        skip: essential_skip,
-        forward: Forward::Run(completed),
-        reconcile: None,
-        undo: Undo::Nothing,
-        no_return: None,
-        sets: &[],
-    }
+    Def::wait(
+        super::shared::WAIT_MAINTENANCE,
+        "wait until the maintenance has completed",
+        completed,
+    )
+    .skipped_when(essential_skip)
 }
 
 fn maintenance(ctx: &Ctx<'_>, j: &Journal) -> Result<Maintenance, StepError> {
@@ -230,17 +219,10 @@ fn completed(ctx: &mut Ctx<'_>, io: &mut Io<'_, Journal>) -> Result<Done, StepEr
         // `none` after it ran: Heroku no longer lists one.
         let done = m.status == "completed" || (m.status == "none" && seen.saw("running"));
         if done {
-            let available = match ctx.client.wait_status(&f.source.id) {
-                Ok(w) if w.error => {
-                    return Err(StepError::Definite(format!(
-                        "the new database reports an error: {}",
-                        w.message
-                    )))
-                }
-                Ok(w) => !w.waiting,
-                Err(e) if e.is_not_found() => true,
-                Err(e) => return Err(read_error(&e)),
-            };
+            let available = !matches!(
+                availability(ctx, &f.source.id, "the new database")?,
+                Availability::Waiting(_)
+            );
             if available {
                 ctx.urls = Default::default();
                 ctx.read_urls(&j).map_err(|e| read_error(&e))?;
