@@ -9,17 +9,14 @@ use super::render::{
     print_demo_end, print_demo_start, print_demo_status_heading, print_report,
     print_sandbox_banner, print_summary, Printer,
 };
+use crate::compare::VerifyMode;
 use crate::error::Error;
 use crate::heroku::{Client, Endpoints, RetryPolicy, Token};
 use crate::journal::RunOptions;
 use crate::methods::session::{self, RunRequest};
 use crate::methods::{Observer, Progress, Settings};
 use crate::secrets::redact;
-
-/// The method the demo runs: the copy, which every move can use and which
-/// has every step to show.
-const DEMO_METHOD: &str = "copy";
-use crate::compare::VerifyMode;
+use crate::sim::DEMO_METHOD;
 use crate::sim::{Sandbox, Scenario};
 use crate::status;
 use crate::store::Home;

@@ -18,6 +18,10 @@ mod random;
 pub mod scenario;
 pub mod world;
 
+/// The method `pgmigrate demo` runs on the demo scenario: the copy, which
+/// every move can use and which has every step to show.
+pub const DEMO_METHOD: &str = "copy";
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
